@@ -1,0 +1,44 @@
+# batch-export: every task a developer or CI runs. `make help` lists them.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo test unit lint format bench bench-quick clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+install: $(STAMP) ## Make .venv and install the project with its dev tools
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+demo: install ## Start the emulator on sample_data/, export the small job 3 ways, print the summary
+	bash scripts/demo.sh
+
+test: install lint unit ## Lint, type-check and run the whole test suite
+
+unit: install ## Run the tests only
+	$(BIN)/pytest -q
+
+lint: install ## ruff (lint and format check) and mypy --strict on the package
+	$(BIN)/ruff check batch_export tests scripts bench examples
+	$(BIN)/ruff format --check batch_export tests scripts bench examples
+	$(BIN)/mypy
+
+format: install ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix batch_export tests scripts bench examples
+	$(BIN)/ruff format batch_export tests scripts bench examples
+
+bench: install ## Benchmarks against the emulator; writes BENCHMARKS.md (about 5 minutes)
+	$(BIN)/python -m bench
+
+bench-quick: install ## A smaller benchmark run (under a minute)
+	$(BIN)/python -m bench --quick
+
+clean: ## Remove the virtual environment, caches and demo output
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache .hypothesis

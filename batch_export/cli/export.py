@@ -1,0 +1,78 @@
+"""The `export` command: one job to one file."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from batch_export.cli.options import connection_from, connection_options, quiet_option
+from batch_export.export import export
+from batch_export.progress import Progress
+from batch_export.writers import FORMATS
+
+__all__ = ["export_command"]
+
+
+@click.command("export")
+@click.argument("job_id")
+@click.option(
+    "-o", "--output", required=True, type=click.Path(dir_okay=False), help="File to write."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    help="Output format [default: from the output's extension].",
+)
+@click.option(
+    "--summary",
+    "summary_path",
+    type=click.Path(dir_okay=False),
+    help="Also write the summary as JSON to this file.",
+)
+@click.option(
+    "--failed-urls",
+    "failed_urls_path",
+    type=click.Path(dir_okay=False),
+    help="Write the URLs of failed items to this file, one a line, to resubmit.",
+)
+@click.option(
+    "--escape-formulas",
+    is_flag=True,
+    help="CSV only: prefix cells starting with = + - @ tab or CR with ' so that "
+    "spreadsheets do not run them as formulas. Use it for files people open in "
+    "Excel, LibreOffice or Sheets; leave it off for machine loads (it alters values).",
+)
+@click.option(
+    "--fail-on-item-errors",
+    is_flag=True,
+    help="Exit 9 when any item failed (the file is still written).",
+)
+@connection_options
+@quiet_option
+def export_command(job_id: str, output: str, fmt: str | None, quiet: bool, **options: Any) -> None:
+    """Export every item of JOB_ID to a Parquet, CSV or JSONL file.
+
+    Waits for the job to finish (unless --no-wait), reads every page, proves that each item
+    is there exactly once, and writes the file atomically: it appears only when complete.
+
+    \b
+    Example:
+        export GEONODE_SCRAPER_API_KEY=...
+        batch-export export 9d7b2c8e-8a4b-4c10-9af3-65f4f8f6c019 -o out.parquet
+        batch-export export JOB_ID -o out.csv --summary summary.json
+    """
+    connection = connection_from(options)
+    if options["escape_formulas"] and (fmt or output.rsplit(".", 1)[-1].lower()) != "csv":
+        raise click.UsageError("--escape-formulas applies to CSV output only.")
+    summary = export(
+        job_id,
+        output,
+        format=fmt,
+        connection=connection,
+        progress=Progress(enabled=False if quiet else None),
+        **options,
+    )
+    if not quiet:
+        click.echo(summary.to_text(), nl=False)

@@ -1,0 +1,189 @@
+"""One export, end to end: fetch, flatten, write, summarize.
+
+Data flows one way. :func:`iter_batches` fetches a finished job's pages and flattens each into
+an Arrow record batch; :func:`export` writes those batches atomically to a file and returns
+the :class:`~batch_export.summary.Summary`. The CLI's ``export`` command is this function.
+
+Example (against the bundled emulator):
+
+    >>> import tempfile, pathlib
+    >>> from batch_export.testing import Emulator, generate_job
+    >>> with Emulator(jobs=[generate_job(job_id="j1", items=30)], api_key="k") as emu:
+    ...     out = pathlib.Path(tempfile.mkdtemp()) / "j1.parquet"
+    ...     summary = export("j1", out, base_url=emu.base_url, api_key="k")
+    >>> summary.rows
+    30
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from batch_export.atomic import atomic_output, check_writable
+from batch_export.client import ApiClient, check_job_id
+from batch_export.errors import ItemErrorsFound, OutputError
+from batch_export.fetcher import MAX_PAGE_SIZE, WaitPolicy, iter_result_pages, wait_for_job
+from batch_export.flatten import flatten_items
+from batch_export.job import JobStatus
+from batch_export.progress import Progress
+from batch_export.retry import RetryPolicy
+from batch_export.summary import Summary, SummaryBuilder
+from batch_export.writers import open_writer, resolve_format
+
+__all__ = ["Connection", "export", "iter_batches"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Connection:
+    """How to reach the API and how to read a job: what the CLI's shared options set."""
+
+    base_url: str | None = None
+    api_key: str | None = None
+    page_size: int = MAX_PAGE_SIZE
+    concurrency: int = 8
+    max_retries: int | None = None
+    retry: RetryPolicy | None = None
+    wait: bool = True
+    timeout: float | None = 3600.0
+    allow_insecure_http: bool = False
+
+    def client(self, *, sleep: Callable[[float], None] = time.sleep) -> ApiClient:
+        """A client configured by these options."""
+        retry = self.retry or RetryPolicy()
+        if self.max_retries is not None:
+            retry = RetryPolicy(
+                attempts=self.max_retries + 1,
+                base_delay=retry.base_delay,
+                max_delay=retry.max_delay,
+                jitter=retry.jitter,
+                retry_after_cap=retry.retry_after_cap,
+            )
+        return ApiClient(
+            base_url=self.base_url,
+            api_key=self.api_key,
+            retry=retry,
+            concurrency=self.concurrency,
+            allow_insecure_http=self.allow_insecure_http,
+            sleep=sleep,
+        )
+
+
+def iter_batches(
+    client: ApiClient,
+    job: JobStatus,
+    *,
+    page_size: int = MAX_PAGE_SIZE,
+    concurrency: int = 8,
+) -> Iterator[pa.RecordBatch]:
+    """Yield one record batch of the item schema per page of a finished job, in page order."""
+    for page in iter_result_pages(client, job, page_size=page_size, concurrency=concurrency):
+        yield flatten_items(job.job_id, page.results, page=page.page)
+
+
+def export(
+    job_id: str,
+    path: str | os.PathLike[str],
+    *,
+    format: str | None = None,
+    connection: Connection | None = None,
+    escape_formulas: bool = False,
+    summary_path: str | os.PathLike[str] | None = None,
+    failed_urls_path: str | os.PathLike[str] | None = None,
+    fail_on_item_errors: bool = False,
+    progress: Progress | None = None,
+    client: ApiClient | None = None,
+    **connection_options: object,
+) -> Summary:
+    """Export every item of ``job_id`` to ``path`` and return the summary.
+
+    The file appears only when complete (see :mod:`batch_export.atomic`); the format comes
+    from ``format`` or the path's extension. Connection options (``base_url``, ``api_key``,
+    ``page_size``, ``concurrency``, ``max_retries``, ``wait``, ``timeout``, ...) may be given
+    as keywords or as one :class:`Connection`.
+    """
+    check_job_id(job_id)
+    connection = connection or Connection(**connection_options)  # type: ignore[arg-type]
+    fmt = resolve_format(str(path), format)
+    for destination in (path, summary_path, failed_urls_path):
+        if destination is not None:
+            check_writable(destination)
+    progress = progress or Progress(enabled=False)
+    owns_client = client is None
+    client = client or connection.client()
+    try:
+        job = wait_for_job(
+            client,
+            job_id,
+            wait=connection.wait,
+            policy=WaitPolicy(timeout=connection.timeout),
+            on_poll=progress.poll,
+        )
+        summary = _write(client, job, path, fmt, connection, escape_formulas, progress)
+    finally:
+        progress.close()
+        if owns_client:
+            client.close()
+    _write_side_files(summary, summary_path, failed_urls_path)
+    if fail_on_item_errors and summary.failed_items:
+        raise ItemErrorsFound(
+            f"{summary.failed_items} of {summary.rows} items of job {job_id} failed "
+            "(--fail-on-item-errors); the export itself was written.",
+            job_id=job_id,
+        )
+    return summary
+
+
+def _write(
+    client: ApiClient,
+    job: JobStatus,
+    path: str | os.PathLike[str],
+    fmt: str,
+    connection: Connection,
+    escape_formulas: bool,
+    progress: Progress,
+) -> Summary:
+    builder = SummaryBuilder()
+    expected = job.expected_items
+    pages = math.ceil((expected or 0) / connection.page_size)
+    progress.start(total_items=expected, total_pages=pages)
+    with atomic_output(path) as sink:
+        writer = open_writer(fmt, sink, escape_formulas=escape_formulas)
+        for batch in iter_batches(
+            client, job, page_size=connection.page_size, concurrency=connection.concurrency
+        ):
+            writer.write(batch)
+            builder.add(batch)
+            progress.advance(batch.num_rows)
+        writer.close()
+    return builder.build(
+        job_id=job.job_id,
+        job=job,
+        requests=client.stats.to_dict(),
+        output={"path": str(path), "format": fmt},
+    )
+
+
+def _write_side_files(
+    summary: Summary,
+    summary_path: str | os.PathLike[str] | None,
+    failed_urls_path: str | os.PathLike[str] | None,
+) -> None:
+    if summary_path is not None:
+        _write_text(summary_path, summary.to_json())
+    if failed_urls_path is not None:
+        _write_text(failed_urls_path, "".join(f"{url}\n" for url in summary.failed_urls))
+
+
+def _write_text(path: str | os.PathLike[str], text: str) -> None:
+    try:
+        with atomic_output(path) as sink:
+            sink.write(text.encode("utf-8"))
+    except OSError as error:
+        raise OutputError(f"Cannot write {Path(path)}: {error.strerror}.") from None

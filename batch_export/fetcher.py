@@ -1,0 +1,230 @@
+"""Wait for a job to finish, then read every page of its results, proven whole.
+
+:func:`wait_for_job` polls the status endpoint with a growing interval until the job reaches
+a terminal status (or the timeout passes). :func:`iter_result_pages` reads the pages of a
+finished job concurrently, yields them in page order, and proves the result whole: each
+``input_index`` exactly once, and as many items as the job's finished counters say. A page
+that comes back inconsistent (short, too long, repeating an index) is re-read a bounded number
+of times; then the export fails with :class:`IncompleteResultsError`, never a shorter file.
+
+Example (against the bundled emulator):
+
+    >>> from batch_export.testing import Emulator, generate_job
+    >>> from batch_export.client import ApiClient
+    >>> with Emulator(jobs=[generate_job(job_id="j1", items=120)], api_key="k") as emu:
+    ...     client = ApiClient(base_url=emu.base_url, api_key="k")
+    ...     job = wait_for_job(client, "j1")
+    ...     sum(len(p.results) for p in iter_result_pages(client, job, page_size=50))
+    120
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+from batch_export.client import ApiClient
+from batch_export.errors import IncompleteResultsError, JobNotFinishedError, ResponseShapeError
+from batch_export.job import JobStatus, ResultPage
+
+__all__ = ["MAX_PAGE_SIZE", "WaitPolicy", "iter_result_pages", "wait_for_job"]
+
+MAX_PAGE_SIZE = 50
+_SHOWN_INDEXES = 10
+
+
+@dataclass(frozen=True, kw_only=True)
+class WaitPolicy:
+    """How to wait for a job: polling interval growing from ``first_interval`` to
+    ``max_interval`` by ``growth``, for at most ``timeout`` seconds (None: no limit)."""
+
+    timeout: float | None = 3600.0
+    first_interval: float = 1.0
+    growth: float = 1.5
+    max_interval: float = 15.0
+
+
+def wait_for_job(
+    client: ApiClient,
+    job_id: str,
+    *,
+    wait: bool = True,
+    policy: WaitPolicy | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    on_poll: Callable[[JobStatus], None] | None = None,
+) -> JobStatus:
+    """Poll ``job_id`` until it is completed, failed or cancelled, and return its status.
+
+    With ``wait=False`` an unfinished job raises :class:`JobNotFinishedError` at once.
+    """
+    policy = policy or WaitPolicy()
+    deadline = None if policy.timeout is None else clock() + policy.timeout
+    interval = policy.first_interval
+    while True:
+        job = client.fetch_page(job_id, page=1, page_size=1).job
+        if on_poll is not None:
+            on_poll(job)
+        if job.is_terminal:
+            return job
+        if not wait:
+            raise JobNotFinishedError(
+                f"Job {job_id} is still {job.status} ({_progress(job)}): rerun later, "
+                "or without --no-wait to wait for it.",
+                job_id=job_id,
+                status=job.status,
+            )
+        if deadline is not None and clock() + interval > deadline:
+            raise JobNotFinishedError(
+                f"Job {job_id} was still {job.status} ({_progress(job)}) after waiting "
+                f"{policy.timeout:g} s: rerun later, or raise --timeout.",
+                job_id=job_id,
+                status=job.status,
+            )
+        sleep(interval)
+        interval = min(policy.max_interval, interval * policy.growth)
+
+
+def _progress(job: JobStatus) -> str:
+    return f"{job.finished_items} of {job.total_urls if job.total_urls is not None else '?'} done"
+
+
+def iter_result_pages(
+    client: ApiClient,
+    job: JobStatus,
+    *,
+    page_size: int = MAX_PAGE_SIZE,
+    concurrency: int = 8,
+    rereads: int = 2,
+) -> Iterator[ResultPage]:
+    """Yield every page of a finished job's results in order, proven whole at the end."""
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}")
+    expected = job.expected_items
+    if expected is None:
+        raise ResponseShapeError(
+            f"Job {job.job_id} has no item counters nor `total_urls`, so its results cannot be "
+            "proven whole.",
+            job_id=job.job_id,
+        )
+    ledger = _Ledger(job.job_id, expected, page_size)
+    page_count = max(1, math.ceil(expected / page_size))
+    last: ResultPage | None = None
+    for last in _pages_in_order(client, job.job_id, page_count, page_size, concurrency):
+        yield ledger.accept(_reread_until_consistent(client, last, ledger, rereads))
+    number = page_count
+    # The response carries no page count: a full last page means one more must be asked for.
+    while last is not None and len(last.results) == page_size:
+        number += 1
+        last = client.fetch_page(job.job_id, page=number, page_size=page_size)
+        if last.results:
+            yield ledger.accept(_reread_until_consistent(client, last, ledger, rereads))
+    ledger.prove_whole()
+
+
+def _pages_in_order(
+    client: ApiClient, job_id: str, page_count: int, page_size: int, concurrency: int
+) -> Iterator[ResultPage]:
+    """Fetch pages 1..page_count with a bounded pool, yielding them in page order."""
+    window = max(1, concurrency) * 2
+    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="page") as pool:
+        pending: dict[int, Future[ResultPage]] = {}
+        next_page = 1
+        try:
+            for number in range(1, page_count + 1):
+                while next_page <= page_count and len(pending) < window:
+                    pending[next_page] = pool.submit(
+                        client.fetch_page, job_id, page=next_page, page_size=page_size
+                    )
+                    next_page += 1
+                yield pending.pop(number).result()
+        finally:
+            for future in pending.values():
+                future.cancel()
+
+
+def _reread_until_consistent(
+    client: ApiClient, page: ResultPage, ledger: _Ledger, rereads: int
+) -> ResultPage:
+    for _ in range(rereads):
+        if not ledger.problems(page):
+            return page
+        page = client.fetch_page(page.job.job_id, page=page.page, page_size=page.page_size)
+    return page
+
+
+class _Ledger:
+    """Which input indexes have been seen, and whether each page fits the counters."""
+
+    def __init__(self, job_id: str, expected: int, page_size: int) -> None:
+        self.job_id = job_id
+        self.expected = expected
+        self.page_size = page_size
+        self.seen: set[int] = set()
+        self.repeated: set[int] = set()
+
+    def expected_on(self, page: int) -> int:
+        return max(0, min(self.page_size, self.expected - (page - 1) * self.page_size))
+
+    def problems(self, page: ResultPage) -> list[str]:
+        indexes = page.input_indexes()
+        found: list[str] = []
+        repeats = sorted(
+            {i for i, n in Counter(indexes).items() if n > 1} | (self.seen & set(indexes))
+        )
+        if repeats:
+            found.append(f"input_index {_list(repeats)} came more than once")
+        wanted = self.expected_on(page.page)
+        if len(indexes) != wanted:
+            found.append(f"page {page.page} held {len(indexes)} items where {wanted} were expected")
+        return found
+
+    def accept(self, page: ResultPage) -> ResultPage:
+        """Record a page, or raise if it is still inconsistent."""
+        problems = self.problems(page)
+        indexes = page.input_indexes()
+        self.repeated |= self.seen & set(indexes)
+        self.repeated |= {i for i, n in Counter(indexes).items() if n > 1}
+        self.seen.update(indexes)
+        if problems:
+            raise self._error(problems)
+        return page
+
+    def prove_whole(self) -> None:
+        """Raise unless every expected item was seen exactly once."""
+        if self.repeated or len(self.seen) != self.expected:
+            raise self._error([])
+
+    def _error(self, problems: list[str]) -> IncompleteResultsError:
+        missing = self._gaps()
+        parts = [*problems]
+        parts.append(f"expected {self.expected} items by the job's counters, read {len(self.seen)}")
+        if self.repeated:
+            parts.append(f"repeated input_index {_list(sorted(self.repeated))}")
+        if missing:
+            parts.append(f"missing input_index {_list(missing)}")
+        return IncompleteResultsError(
+            f"The results of job {self.job_id} are not provably whole ({'; '.join(parts)}), "
+            "even after re-reading: nothing was written. Rerun the export later; if it "
+            "persists, report the job id to the API provider.",
+            job_id=self.job_id,
+            missing=tuple(missing),
+            repeated=tuple(sorted(self.repeated)),
+        )
+
+    def _gaps(self) -> list[int]:
+        """Indexes absent from 0..max seen; a guess only, since invalid URLs may hold places."""
+        if len(self.seen) >= self.expected:
+            return []
+        top = max(max(self.seen, default=-1), self.expected - 1)
+        return [i for i in range(top + 1) if i not in self.seen][: self.expected - len(self.seen)]
+
+
+def _list(indexes: list[int]) -> str:
+    shown = ", ".join(map(str, indexes[:_SHOWN_INDEXES]))
+    more = len(indexes) - _SHOWN_INDEXES
+    return shown + (f" and {more} more" if more > 0 else "")

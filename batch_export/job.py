@@ -1,0 +1,193 @@
+"""What the status endpoint says of a job, as typed objects.
+
+``GET /v1/batch/{job_id}`` answers a job's status, counters, settings and token accounting,
+with one page of item results. :class:`JobStatus` holds the job part; :class:`ResultPage`
+carries one page along with the request that produced it.
+
+Fields the API documents may be missing or null: they become None, except where the export
+needs them (``results``), which is a :class:`ResponseShapeError`. Fields it does not
+document are kept in ``extra``, never dropped.
+
+Example:
+
+    >>> body = {"job_id": "j1", "status": "completed", "total_urls": 2, "completed_urls": 1,
+    ...         "failed_urls": 1, "cancelled_urls": 0, "pending_urls": 0, "results": []}
+    >>> job = JobStatus.from_response(body, job_id="j1")
+    >>> job.is_terminal, job.expected_items
+    (True, 2)
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from batch_export.errors import ResponseShapeError
+
+__all__ = ["COUNTERS", "TERMINAL_STATUSES", "JobStatus", "ResultPage"]
+
+TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
+COUNTERS: tuple[str, ...] = ("completed_urls", "failed_urls", "cancelled_urls", "pending_urls")
+_KNOWN_FIELDS = frozenset(
+    {
+        "job_id",
+        "status",
+        "batch_config",
+        "token_summary",
+        "total_urls",
+        *COUNTERS,
+        "invalid_urls",
+        "created_at",
+        "completed_at",
+        "results",
+    }
+)
+_TOKEN_FIELDS = frozenset({"tokens_charged_total", "tokens_reserved"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobStatus:
+    """A job's status, counters, settings and token accounting at one moment."""
+
+    job_id: str
+    status: str | None
+    total_urls: int | None = None
+    completed_urls: int | None = None
+    failed_urls: int | None = None
+    cancelled_urls: int | None = None
+    pending_urls: int | None = None
+    invalid_urls: tuple[str, ...] = ()
+    batch_config: dict[str, Any] | None = None
+    tokens_charged_total: int | None = None
+    tokens_reserved: int | None = None
+    created_at: str | None = None
+    completed_at: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the job is completed, failed or cancelled."""
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def expected_items(self) -> int | None:
+        """How many item results a finished job must have, from its counters.
+
+        The sum of the four item counters when the API sent them all, else ``total_urls``.
+        """
+        counters = (self.completed_urls, self.failed_urls, self.cancelled_urls, self.pending_urls)
+        if all(value is not None for value in counters):
+            return sum(value or 0 for value in counters)
+        return self.total_urls
+
+    @property
+    def finished_items(self) -> int:
+        """Items that reached an end (completed, failed or cancelled) so far."""
+        return sum(
+            value or 0 for value in (self.completed_urls, self.failed_urls, self.cancelled_urls)
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict, with the API's own names (``token_summary`` flattened)."""
+        fields = asdict(self)
+        fields["invalid_urls"] = list(self.invalid_urls)
+        return fields
+
+    @classmethod
+    def from_response(cls, body: object, *, job_id: str) -> JobStatus:
+        """Read the job part of a status response; raise on a body that is not an object."""
+        if not isinstance(body, dict):
+            raise ResponseShapeError(
+                f"Expected a JSON object from the status endpoint, got {type(body).__name__}.",
+                job_id=job_id,
+            )
+        tokens = body.get("token_summary")
+        tokens = tokens if isinstance(tokens, dict) else {}
+        extra = {key: value for key, value in body.items() if key not in _KNOWN_FIELDS}
+        extra_tokens = {k: v for k, v in tokens.items() if k not in _TOKEN_FIELDS}
+        if extra_tokens:
+            extra["token_summary"] = extra_tokens
+        return cls(
+            job_id=_text(body.get("job_id")) or job_id,
+            status=_text(body.get("status")),
+            total_urls=_count(body, "total_urls", job_id),
+            completed_urls=_count(body, "completed_urls", job_id),
+            failed_urls=_count(body, "failed_urls", job_id),
+            cancelled_urls=_count(body, "cancelled_urls", job_id),
+            pending_urls=_count(body, "pending_urls", job_id),
+            invalid_urls=tuple(str(url) for url in body.get("invalid_urls") or ()),
+            batch_config=body.get("batch_config"),
+            tokens_charged_total=_count(tokens, "tokens_charged_total", job_id),
+            tokens_reserved=_count(tokens, "tokens_reserved", job_id),
+            created_at=_text(body.get("created_at")),
+            completed_at=_text(body.get("completed_at")),
+            extra=extra,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResultPage:
+    """One page of item results, with the request that produced it.
+
+    ``results`` are the raw item objects as the API sent them, in the API's order.
+    """
+
+    job: JobStatus
+    page: int
+    page_size: int
+    results: list[dict[str, Any]]
+    attempts: int = 1
+
+    @classmethod
+    def from_response(cls, body: object, *, job_id: str, page: int, page_size: int) -> ResultPage:
+        """Read a whole status response: the job, and its page of results."""
+        job = JobStatus.from_response(body, job_id=job_id)
+        assert isinstance(body, dict)  # from_response has checked it
+        results = body.get("results")
+        if not isinstance(results, list):
+            got = "nothing" if results is None else type(results).__name__
+            raise ResponseShapeError(
+                f"Expected a `results` list in page {page} of job {job_id}, got {got}.",
+                job_id=job_id,
+                page=page,
+            )
+        for position, item in enumerate(results):
+            if not isinstance(item, dict):
+                raise ResponseShapeError(
+                    f"Expected item {position} of page {page} to be a JSON object, "
+                    f"got {type(item).__name__}.",
+                    job_id=job_id,
+                    page=page,
+                )
+        return cls(job=job, page=page, page_size=page_size, results=results)
+
+    def input_indexes(self) -> list[int]:
+        """The ``input_index`` of each item, checked: each must be a non-negative integer."""
+        indexes: list[int] = []
+        for position, item in enumerate(self.results):
+            value = item.get("input_index")
+            if type(value) is not int or value < 0:
+                raise ResponseShapeError(
+                    f"Expected an integer `input_index` in item {position} of page {self.page} "
+                    f"of job {self.job.job_id} (url {item.get('url')!r}), got {value!r}.",
+                    job_id=self.job.job_id,
+                    page=self.page,
+                )
+            indexes.append(value)
+        return indexes
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _count(body: dict[str, Any], name: str, job_id: str) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if type(value) is not int or value < 0:
+        raise ResponseShapeError(
+            f"Expected `{name}` to be a non-negative integer for job {job_id}, got {value!r}.",
+            job_id=job_id,
+        )
+    return value

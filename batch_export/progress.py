@@ -1,0 +1,75 @@
+"""Progress on a terminal or in a notebook, through tqdm; silent elsewhere.
+
+:class:`Progress` shows two bars on stderr: while waiting for the job (items finished of
+total), then while exporting (items written, pages, rate). ``enabled=None`` lets tqdm decide:
+on for a terminal or a notebook, off when stderr is a pipe or a file.
+
+Example:
+
+    >>> progress = Progress(enabled=False)
+    >>> progress.start(total_items=10, total_pages=1)
+    >>> progress.advance(10)
+    >>> progress.close()
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from batch_export.job import JobStatus
+
+__all__ = ["Progress"]
+
+
+class Progress:
+    """The waiting and exporting bars of one export."""
+
+    def __init__(self, *, enabled: bool | None = None) -> None:
+        self.enabled = enabled
+        self._waiting: Any = None
+        self._exporting: Any = None
+
+    def _bar(self, **options: Any) -> Any:
+        return tqdm(
+            disable=not self.enabled if self.enabled is not None else None,
+            leave=False,
+            dynamic_ncols=True,
+            **options,
+        )
+
+    def poll(self, job: JobStatus) -> None:
+        """Show how far an unfinished job has come."""
+        if job.is_terminal and self._waiting is None:
+            return
+        if self._waiting is None:
+            self._waiting = self._bar(
+                desc=f"waiting for {job.job_id[:12]}", unit="item", total=job.total_urls
+            )
+        self._waiting.total = job.total_urls
+        self._waiting.n = job.finished_items
+        self._waiting.set_postfix_str(
+            f"{job.status}, {job.failed_urls or 0} failed, {job.pending_urls or 0} pending",
+            refresh=True,
+        )
+
+    def start(self, *, total_items: int | None, total_pages: int) -> None:
+        """The job is finished: switch to the export bar."""
+        if self._waiting is not None:
+            self._waiting.close()
+            self._waiting = None
+        self._exporting = self._bar(desc="exporting", unit="item", total=total_items)
+        self._pages = total_pages
+
+    def advance(self, items: int) -> None:
+        """One page of ``items`` was written."""
+        if self._exporting is not None:
+            self._exporting.update(items)
+
+    def close(self) -> None:
+        """Remove the bars."""
+        for bar in (self._waiting, self._exporting):
+            if bar is not None:
+                bar.close()
+        self._waiting = self._exporting = None

@@ -1,0 +1,166 @@
+"""Retry policy as named data, and the one place that runs it.
+
+What is retried follows the API's documentation and the gateways in front of it: 429 and
+5xx answers, dropped connections, read timeouts and bodies that are cut short or are not
+JSON. Everything else (400, 401, 402, 403, 404, 409, 422, ...) is final.
+
+The loop itself is tenacity's; this module supplies the policy (attempts, exponential backoff
+with jitter, a cap) and how a server's ``Retry-After`` hint is honoured: seconds or an HTTP
+date, a value of 0 or less taken as no hint, and a cap so a hostile header cannot stall an
+export for hours.
+
+Example:
+
+    >>> from batch_export.retry import RetryPolicy, parse_retry_after
+    >>> policy = RetryPolicy(attempts=3, base_delay=0.5, jitter=0.0)
+    >>> policy.backoff(1), policy.backoff(2)
+    (0.5, 1.0)
+    >>> parse_retry_after("7")
+    7.0
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import TypeVar
+
+import tenacity
+
+from batch_export.errors import RetriesExhaustedError, TransientApiError
+
+__all__ = [
+    "FINAL_STATUS",
+    "RETRY_STATUS",
+    "RetryPolicy",
+    "call_with_retries",
+    "parse_retry_after",
+]
+
+RETRY_STATUS: frozenset[int] = frozenset({429, 500, 502, 503, 504})
+FINAL_STATUS: frozenset[int] = frozenset({400, 401, 402, 403, 404, 409, 422})
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetryPolicy:
+    """How often and how patiently a transient failure is retried.
+
+    ``attempts`` counts every try, the first included. The n-th retry waits
+    ``min(max_delay, base_delay * 2 ** (n - 1))``, spread by up to ``jitter`` of itself, unless
+    the server sent a usable ``Retry-After``, which is honoured up to ``retry_after_cap``.
+    """
+
+    attempts: int = 8
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    jitter: float = 0.5
+    retry_after_cap: float = 120.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError(f"attempts must be at least 1, got {self.attempts}")
+        if min(self.base_delay, self.max_delay, self.jitter, self.retry_after_cap) < 0:
+            raise ValueError("delays, jitter and caps cannot be negative")
+
+    def backoff(self, retry_number: int, *, rng: random.Random | None = None) -> float:
+        """The wait before retry number ``retry_number`` (1-based), when no hint came."""
+        delay: float = min(self.max_delay, self.base_delay * 2.0 ** (retry_number - 1))
+        if self.jitter and rng is not None:
+            delay *= 1 + self.jitter * (2 * rng.random() - 1)
+        return max(0.0, min(self.max_delay, delay))
+
+    def delay(
+        self, retry_number: int, retry_after: float | None, *, rng: random.Random | None = None
+    ) -> float:
+        """The wait before a retry: the server's hint if usable, else backoff."""
+        if retry_after is not None and retry_after > 0:
+            return min(retry_after, self.retry_after_cap)
+        return self.backoff(retry_number, rng=rng)
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header, or None when there is no usable hint.
+
+    Accepts delta-seconds and HTTP dates; anything unparseable, zero or in the past is None.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if seconds != seconds or seconds <= 0:  # NaN or no wait asked
+        return None
+    return seconds
+
+
+def call_with_retries(
+    attempt: Callable[[int], T],
+    *,
+    policy: RetryPolicy,
+    sleep: Callable[[float], None] = time.sleep,
+    rng: random.Random | None = None,
+    on_retry: Callable[[TransientApiError, float], None] | None = None,
+) -> T:
+    """Run ``attempt(attempt_number)`` until it succeeds, fails for good, or the policy gives up.
+
+    Only :class:`TransientApiError` is retried. When the last attempt fails too, the error is
+    raised again as :class:`RetriesExhaustedError`, keeping its context.
+    """
+    jitter_rng = rng or random.Random()
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        hint = error.retry_after if isinstance(error, TransientApiError) else None
+        return policy.delay(state.attempt_number, hint, rng=jitter_rng)
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        if on_retry is not None and isinstance(error, TransientApiError):
+            on_retry(error, state.upcoming_sleep)
+
+    retrying = tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(policy.attempts),
+        wait=wait,
+        retry=tenacity.retry_if_exception_type(TransientApiError),
+        sleep=sleep,
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    try:
+        for try_state in retrying:
+            with try_state:
+                return attempt(try_state.retry_state.attempt_number)
+    except RetriesExhaustedError:
+        raise
+    except TransientApiError as last:
+        raise _exhausted(last, policy.attempts) from last
+    raise AssertionError("unreachable: tenacity ends with a result or an error")
+
+
+def _exhausted(last: TransientApiError, attempts: int) -> RetriesExhaustedError:
+    tries = "once" if attempts == 1 else f"{attempts} times"
+    return RetriesExhaustedError(
+        f"{last.message} Tried {tries}; the API or the network is not answering well: "
+        "try again later, or raise --max-retries.",
+        code=last.code,
+        correlation_id=last.correlation_id,
+        job_id=last.job_id,
+        page=last.page,
+        url=last.url,
+        attempt=attempts,
+        http_status=last.http_status,
+    )

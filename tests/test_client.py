@@ -1,0 +1,260 @@
+from __future__ import annotations
+
+import pytest
+
+from batch_export.client import ApiClient, check_job_id, redact
+from batch_export.errors import (
+    AuthenticationError,
+    InsecureTransportError,
+    InvalidInputError,
+    JobNotFoundError,
+    RequestRejectedError,
+    RetriesExhaustedError,
+)
+from batch_export.retry import RetryPolicy
+from tests.scripted import Answer, item, job_body, scripted_server
+
+KEY = "canary-key-do-not-print"
+OK = Answer(body=job_body("j1", [item(0)]))
+
+
+def client_for(base_url: str, sleeps: list[float] | None = None, attempts: int = 4) -> ApiClient:
+    return ApiClient(
+        base_url=base_url,
+        api_key=KEY,
+        retry=RetryPolicy(attempts=attempts, base_delay=0.5, jitter=0.0),
+        sleep=(sleeps if sleeps is not None else []).append,
+        timeout=5,
+    )
+
+
+@pytest.mark.parametrize(
+    ("failure", "reason"),
+    [
+        (Answer(status=503, body={"code": "unavailable", "message": "busy"}), "503"),
+        (Answer(status=502, body="<html><body><h1>502 Bad Gateway</h1></body></html>"), "502"),
+        (Answer(status=500, body=b""), "500"),
+        (Answer(status=504, body=b"gateway timeout"), "504"),
+        (Answer(status=429, body={"code": "throttled", "message": "slow down"}), "429"),
+        (Answer(body=b'{"job_id": "j1", "results": [{"input_'), "invalid_json"),
+        (Answer(body=job_body("j1", [item(0)]), cut_at=40), "network"),
+    ],
+)
+def test_passing_failures_are_retried(failure: Answer, reason: str) -> None:
+    sleeps: list[float] = []
+    with scripted_server([failure, failure, OK]) as server:
+        client = client_for(server.base_url, sleeps)
+        page = client.fetch_page("j1", page=1, page_size=50)
+    assert [r["input_index"] for r in page.results] == [0]
+    assert sleeps == [0.5, 1.0]
+    assert client.stats.to_dict() == {
+        "requests": 3,
+        "retries": 2,
+        "retries_by_reason": {reason: 2},
+    }
+
+
+@pytest.mark.parametrize(
+    ("header", "sleep"),
+    [
+        ("2", 2.0),
+        ("0", 0.5),
+        ("-3", 0.5),
+        ("999999", 120.0),
+        ("Thu, 01 Jan 1970 00:00:00 GMT", 0.5),
+    ],
+)
+def test_retry_after_is_honoured_within_bounds(header: str, sleep: float) -> None:
+    sleeps: list[float] = []
+    throttled = Answer(status=429, headers={"Retry-After": header}, body={"code": "throttled"})
+    with scripted_server([throttled, OK]) as server:
+        client_for(server.base_url, sleeps).fetch_page("j1", page=1, page_size=50)
+    assert sleeps == [sleep]
+
+
+@pytest.mark.parametrize(
+    ("answer", "error", "message"),
+    [
+        (
+            Answer(
+                status=401,
+                body={
+                    "code": "unauthorized",
+                    "message": "API key missing or invalid",
+                    "correlation_id": "c-1",
+                    "retryable": False,
+                },
+            ),
+            AuthenticationError,
+            "The API rejected the API key (HTTP 401: API key missing or invalid; correlation id "
+            "c-1): check --api-key or GEONODE_SCRAPER_API_KEY.",
+        ),
+        (
+            Answer(
+                status=404,
+                body={
+                    "code": "job_not_found",
+                    "message": "Batch job not found",
+                    "correlation_id": "c-2",
+                },
+            ),
+            JobNotFoundError,
+            "The API has no such job (HTTP 404: Batch job not found; correlation id c-2): check "
+            "the job id and the base URL; the provider may no longer keep old jobs.",
+        ),
+        (
+            Answer(
+                status=422,
+                body={
+                    "detail": [
+                        {
+                            "loc": ["query", "page_size"],
+                            "msg": "must be <= 50",
+                            "type": "value_error",
+                        }
+                    ]
+                },
+            ),
+            RequestRejectedError,
+            "The API refused the request (HTTP 422: query.page_size: must be <= 50).",
+        ),
+        (
+            Answer(
+                status=402,
+                body={"code": "insufficient_balance", "message": "Top up", "correlation_id": "c-3"},
+            ),
+            RequestRejectedError,
+            "The API refused the request (HTTP 402: Top up; correlation id c-3).",
+        ),
+        (
+            Answer(status=409, body="<html><head><style>p{}</style></head><p>Conflict</p></html>"),
+            RequestRejectedError,
+            "The API refused the request (HTTP 409: Conflict).",
+        ),
+        (
+            Answer(status=400, body=b""),
+            RequestRejectedError,
+            "The API refused the request (HTTP 400: (empty body)).",
+        ),
+    ],
+)
+def test_final_answers_are_not_retried_and_say_what_came(
+    answer: Answer, error: type[Exception], message: str
+) -> None:
+    sleeps: list[float] = []
+    with scripted_server([answer, OK]) as server:
+        with pytest.raises(error) as caught:
+            client_for(server.base_url, sleeps).fetch_page("j1", page=1, page_size=50)
+        assert len(server.seen) == 1
+    assert str(caught.value) == message
+    assert sleeps == []
+
+
+def test_exhausted_retries_name_the_last_failure() -> None:
+    with scripted_server(
+        [Answer(status=503, body={"message": "down", "correlation_id": "c9"})]
+    ) as server:
+        with pytest.raises(RetriesExhaustedError) as caught:
+            client_for(server.base_url, attempts=3).fetch_page("j1", page=2, page_size=50)
+    assert str(caught.value) == (
+        "The API answered HTTP 503: down; correlation id c9. Tried 3 times; the API or the "
+        "network is not answering well: try again later, or raise --max-retries."
+    )
+    assert (caught.value.page, caught.value.job_id, caught.value.correlation_id) == (2, "j1", "c9")
+
+
+def test_a_long_html_error_page_is_cut_to_an_excerpt() -> None:
+    page = "<html><body>" + "Bad gateway. " * 100 + "</body></html>"
+    with scripted_server([Answer(status=418, body=page)]) as server:
+        with pytest.raises(RequestRejectedError) as caught:
+            client_for(server.base_url).fetch_page("j1", page=1, page_size=50)
+    assert len(str(caught.value)) < 260
+    assert str(caught.value).endswith("...).")
+
+
+def test_invalid_utf8_in_a_body_does_not_stop_the_export() -> None:
+    body = job_body("j1", [item(0)])
+    raw = __import__("json").dumps(body).replace("# Page 0", "caf\\u00e9 \\ud800").encode()
+    raw = raw.replace(b"caf", b"caf\xff")
+    with scripted_server([Answer(body=raw)]) as server:
+        page = client_for(server.base_url).fetch_page("j1", page=1, page_size=50)
+    assert page.results[0]["data"]["markdown"] == "caf\ufffd\u00e9 \ufffd\ufffd\ufffd"
+
+
+def test_key_is_sent_as_header_and_never_shown() -> None:
+    with scripted_server([OK]) as server:
+        client = client_for(server.base_url)
+        client.fetch_page("j1", page=1, page_size=50)
+    assert server.seen[0].headers["X-Api-Key"] == KEY
+    assert KEY not in repr(client)
+    assert redact(f"oops {KEY}", KEY) == "oops <hidden>"
+
+
+def test_key_is_not_followed_to_another_host() -> None:
+    with scripted_server([OK]) as elsewhere:
+        moved = Answer(status=302, headers={"Location": elsewhere.base_url + "/v1/batch/j1"})
+        with scripted_server([moved]) as server:
+            with pytest.raises(RequestRejectedError) as caught:
+                client_for(server.base_url).fetch_page("j1", page=1, page_size=50)
+        assert elsewhere.seen == []
+    assert "redirected to another host" in str(caught.value)
+
+
+def test_same_host_redirect_is_followed() -> None:
+    def script(number: int, path: str, query: dict[str, str]) -> Answer:
+        if path == "/old/v1/batch/j1":
+            return Answer(status=301, headers={"Location": "/v1/batch/j1?page=1&page_size=50"})
+        return OK
+
+    with scripted_server(script) as server:
+        page = client_for(server.base_url + "/old").fetch_page("j1", page=1, page_size=50)
+    assert page.results[0]["input_index"] == 0
+    assert server.seen[1].headers["X-Api-Key"] == KEY
+
+
+@pytest.mark.parametrize(
+    ("base_url", "allowed"),
+    [
+        ("http://api.example.com", False),
+        ("http://10.0.0.5:8080", False),
+        ("http://127.0.0.1:8080", True),
+        ("http://localhost:1", True),
+        ("https://api.example.com", True),
+    ],
+)
+def test_plain_http_only_to_loopback(base_url: str, allowed: bool) -> None:
+    if allowed:
+        ApiClient(base_url=base_url, api_key=KEY).close()
+        return
+    with pytest.raises(InsecureTransportError, match="--allow-insecure-http"):
+        ApiClient(base_url=base_url, api_key=KEY)
+    ApiClient(base_url=base_url, api_key=KEY, allow_insecure_http=True).close()
+
+
+@pytest.mark.parametrize("base_url", ["ftp://x", "scraper.geonode.io", ""])
+def test_base_url_must_be_http(base_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCRAPER_API_BASE_URL", base_url or "nope")
+    with pytest.raises(InvalidInputError, match="is not an http"):
+        ApiClient(base_url=base_url or None, api_key=KEY)
+
+
+def test_missing_key_is_refused_before_any_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GEONODE_SCRAPER_API_KEY", raising=False)
+    with scripted_server([OK]) as server:
+        with pytest.raises(InvalidInputError) as caught:
+            ApiClient(base_url=server.base_url).fetch_page("j1", page=1, page_size=50)
+        assert server.seen == []
+    assert str(caught.value) == (
+        "No API key: pass --api-key or set GEONODE_SCRAPER_API_KEY in the environment."
+    )
+
+
+@pytest.mark.parametrize("job_id", ["../x", "a/b", "?", "a b", "", "x" * 200, "j1\n", "%2e%2e"])
+def test_job_ids_that_are_not_identifiers_are_refused(job_id: str) -> None:
+    with pytest.raises(InvalidInputError, match="is not a plain identifier"):
+        check_job_id(job_id)
+
+
+@pytest.mark.parametrize("job_id", ["9d7b2c8e-8a4b-4c10-9af3-65f4f8f6c019", "job_1", "A"])
+def test_plain_job_ids_pass(job_id: str) -> None:
+    assert check_job_id(job_id) == job_id
