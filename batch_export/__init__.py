@@ -26,10 +26,13 @@ from batch_export.errors import (
     RequestRejectedError,
     ResponseShapeError,
     RetriesExhaustedError,
+    SyncIncomplete,
     TransientApiError,
 )
-from batch_export.export import Connection, export, iter_batches
+from batch_export.export import Connection, export
+from batch_export.frame import iter_batches, read_export, read_job, read_jobs, summarize
 from batch_export.job import JobStatus
+from batch_export.report import render_report, write_report
 from batch_export.retry import RetryPolicy
 from batch_export.schema import ITEM_SCHEMA, SCHEMA_VERSION
 from batch_export.summary import Summary
@@ -55,8 +58,15 @@ __all__ = [
     "RetriesExhaustedError",
     "RetryPolicy",
     "Summary",
+    "SyncIncomplete",
     "TransientApiError",
     "__version__",
     "export",
     "iter_batches",
+    "read_export",
+    "read_job",
+    "read_jobs",
+    "render_report",
+    "summarize",
+    "write_report",
 ]

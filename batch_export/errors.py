@@ -18,7 +18,8 @@ expected failure.
     ├── JobNotFinishedError              exit 5  --no-wait on an unfinished job, or --timeout passed
     ├── IncompleteResultsError           exit 6  the items cannot be proven whole (gaps, repeats)
     ├── OutputError                      exit 8  the destination cannot be written
-    └── ItemErrorsFound                  exit 9  items failed and --fail-on-item-errors was given
+    ├── ItemErrorsFound                  exit 9  items failed and --fail-on-item-errors was given
+    └── SyncIncomplete                   exit 10 sync: some jobs failed, the others were exported
 
 Example:
 
@@ -46,6 +47,7 @@ __all__ = [
     "RequestRejectedError",
     "ResponseShapeError",
     "RetriesExhaustedError",
+    "SyncIncomplete",
     "TransientApiError",
 ]
 
@@ -208,3 +210,15 @@ class ItemErrorsFound(BatchExportError):
     """The export succeeded, but items failed and the caller asked to treat that as an error."""
 
     exit_code = 9
+
+
+class SyncIncomplete(BatchExportError):
+    """A sync exported what it could, but some jobs failed; rerunning it retries only those."""
+
+    exit_code = 10
+
+    def __init__(
+        self, message: str, *, failed_jobs: tuple[str, ...] = (), **context: object
+    ) -> None:
+        super().__init__(message, **context)  # type: ignore[arg-type]
+        self.failed_jobs = failed_jobs

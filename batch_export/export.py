@@ -33,6 +33,7 @@ from batch_export.fetcher import MAX_PAGE_SIZE, WaitPolicy, iter_result_pages, w
 from batch_export.flatten import flatten_items
 from batch_export.job import JobStatus
 from batch_export.progress import Progress
+from batch_export.report import write_report
 from batch_export.retry import RetryPolicy
 from batch_export.summary import Summary, SummaryBuilder
 from batch_export.writers import open_writer, resolve_format
@@ -96,6 +97,7 @@ def export(
     escape_formulas: bool = False,
     summary_path: str | os.PathLike[str] | None = None,
     failed_urls_path: str | os.PathLike[str] | None = None,
+    report_path: str | os.PathLike[str] | None = None,
     fail_on_item_errors: bool = False,
     progress: Progress | None = None,
     client: ApiClient | None = None,
@@ -106,12 +108,13 @@ def export(
     The file appears only when complete (see :mod:`batch_export.atomic`); the format comes
     from ``format`` or the path's extension. Connection options (``base_url``, ``api_key``,
     ``page_size``, ``concurrency``, ``max_retries``, ``wait``, ``timeout``, ...) may be given
-    as keywords or as one :class:`Connection`.
+    as keywords or as one :class:`Connection`. ``report_path`` also writes the HTML report
+    (:mod:`batch_export.report`).
     """
     check_job_id(job_id)
     connection = connection or Connection(**connection_options)  # type: ignore[arg-type]
     fmt = resolve_format(str(path), format)
-    for destination in (path, summary_path, failed_urls_path):
+    for destination in (path, summary_path, failed_urls_path, report_path):
         if destination is not None:
             check_writable(destination)
     progress = progress or Progress(enabled=False)
@@ -131,6 +134,8 @@ def export(
         if owns_client:
             client.close()
     _write_side_files(summary, summary_path, failed_urls_path)
+    if report_path is not None:
+        write_report(summary, report_path)
     if fail_on_item_errors and summary.failed_items:
         raise ItemErrorsFound(
             f"{summary.failed_items} of {summary.rows} items of job {job_id} failed "

@@ -2,7 +2,9 @@
 
 :class:`SummaryBuilder` only accumulates what passes by (record batches, then the job's final
 status); it never holds the rows. :class:`Summary` is the result: printed for people by
-:meth:`Summary.to_text`, written as JSON for machines by :meth:`Summary.to_dict`.
+:meth:`Summary.to_text`, written as JSON for machines by :meth:`Summary.to_dict`, shown in a
+notebook as a compact HTML report (:mod:`batch_export.report`), and offered as small
+DataFrames by :attr:`Summary.frames`.
 
 Example:
 
@@ -19,20 +21,38 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field, fields
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from batch_export.job import JobStatus
 
-__all__ = ["Summary", "SummaryBuilder"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["DURATION_BIN_EDGES_MS", "Summary", "SummaryBuilder", "SummaryFrames"]
+
+# Lower edges of the duration histogram's bins, in ms, on a 1-2-5 (log-like) scale: fixed, so
+# that histograms of different jobs compare bin for bin, and the builder keeps 14 counters
+# rather than the durations. The last bin holds everything from 100 s up.
+DURATION_BIN_EDGES_MS: tuple[int, ...] = (
+    0, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000,
+)  # fmt: skip
+_EXAMPLE_CHARS = 500
+_REPR_CODES = 5
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class Summary:
-    """The figures of one export. Every attribute is JSON-ready."""
+    """The figures of one export. Every attribute is JSON-ready.
+
+    ``duration_histogram`` counts items per duration bin (``edges_ms`` are the bins' lower
+    edges); ``failure_examples`` keeps, per failure code, the first failed item's ``url`` and
+    ``error_message``.
+    """
 
     job_id: str
     job_status: str | None = None
@@ -45,6 +65,8 @@ class Summary:
     duration_ms: dict[str, float | None] = field(default_factory=dict)
     retry_count_total: int = 0
     failed_urls: list[str] = field(default_factory=list)
+    duration_histogram: dict[str, list[int]] = field(default_factory=dict)
+    failure_examples: dict[str, dict[str, str | None]] = field(default_factory=dict)
     job: dict[str, Any] = field(default_factory=dict)
     requests: dict[str, Any] = field(default_factory=dict)
     output: dict[str, Any] = field(default_factory=dict)
@@ -54,9 +76,41 @@ class Summary:
         """How many items ended ``failed``."""
         return self.by_status.get("failed", 0)
 
+    @property
+    def frames(self) -> SummaryFrames:
+        """The counts as small DataFrames: ``failure_codes``, ``by_status``, ``http_status``."""
+        return SummaryFrames(self)
+
     def to_dict(self) -> dict[str, Any]:
         """The summary as a JSON-ready dict (the ``--summary`` file)."""
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Summary:
+        """The summary that :meth:`to_dict` gave; keys it does not know are ignored.
+
+        >>> Summary.from_dict({"job_id": "j1", "rows": 3, "later": 1}).rows
+        3
+        """
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in known})
+
+    def __repr__(self) -> str:
+        codes = list(self.failure_codes.items())
+        shown = ", ".join(f"{code!r}: {count}" for code, count in codes[:_REPR_CODES])
+        more = f", ... {len(codes) - _REPR_CODES} more" if len(codes) > _REPR_CODES else ""
+        return (
+            f"Summary(job_id={self.job_id!r}, job_status={self.job_status!r}, rows={self.rows},\n"
+            f"        by_status={self.by_status!r},\n"
+            f"        failure_codes={{{shown}{more}}},\n"
+            f"        tokens={self.tokens!r})"
+        )
+
+    def _repr_html_(self) -> str:
+        # Imported here: the report is only needed when a notebook asks, and imports us.
+        from batch_export.report import render_fragment
+
+        return render_fragment(self)
 
     def to_json(self) -> str:
         """The summary as indented JSON text."""
@@ -122,6 +176,8 @@ class SummaryBuilder:
         self._codes: Counter[str] = Counter()
         self._http: Counter[str] = Counter()
         self._durations: list[pa.Array] = []
+        self._duration_bins = np.zeros(len(DURATION_BIN_EDGES_MS), dtype=np.int64)
+        self._examples: dict[str, dict[str, str | None]] = {}
         self._retries = 0
         self._tokens = 0
         self._failed_urls: list[str] = []
@@ -132,12 +188,26 @@ class SummaryBuilder:
         _count_into(self._status, batch.column("status"))
         _count_into(self._codes, batch.column("error_code"))
         _count_into(self._http, batch.column("http_status"))
-        self._durations.append(batch.column("duration_ms").drop_null())
+        durations = batch.column("duration_ms").drop_null()
+        self._durations.append(durations)
+        self._duration_bins += _binned(durations)
         self._retries += _sum(batch.column("retry_count"))
         self._tokens += _sum(batch.column("tokens_charged"))
-        failed = pc.equal(batch.column("status"), "failed")
-        urls = pc.filter(batch.column("url"), pc.fill_null(failed, False))
+        failed = pc.fill_null(pc.equal(batch.column("status"), "failed"), False)
+        urls = pc.filter(batch.column("url"), failed)
         self._failed_urls.extend(url for url in urls.to_pylist() if url is not None)
+        self._keep_examples(batch)
+
+    def _keep_examples(self, batch: pa.RecordBatch) -> None:
+        codes = batch.column("error_code")
+        for position in pc.indices_nonzero(pc.is_valid(codes)).to_pylist():
+            code = str(codes[position].as_py())
+            if code not in self._examples:
+                message = batch.column("error_message")[position].as_py()
+                self._examples[code] = {
+                    "url": batch.column("url")[position].as_py(),
+                    "error_message": None if message is None else message[:_EXAMPLE_CHARS],
+                }
 
     def build(
         self,
@@ -164,6 +234,11 @@ class SummaryBuilder:
             duration_ms=self._duration_stats(),
             retry_count_total=self._retries,
             failed_urls=list(self._failed_urls),
+            duration_histogram={
+                "edges_ms": list(DURATION_BIN_EDGES_MS),
+                "counts": [int(count) for count in self._duration_bins],
+            },
+            failure_examples={code: dict(self._examples[code]) for code in self._codes},
             job=_job_figures(job),
             requests=requests or {},
             output=output or {},
@@ -177,6 +252,62 @@ class SummaryBuilder:
         return {"p50": p50, "p95": p95, "max": pc.max(durations).as_py()}
 
 
+class SummaryFrames:
+    """A summary's counts as small DataFrames, most frequent first (pandas imported on use).
+
+    >>> summary = Summary(job_id="j1", rows=3, failure_codes={"http_403": 2, "timeout": 1})
+    >>> summary.frames.failure_codes.to_dict("records")[0]
+    {'error_code': 'http_403', 'items': 2, 'share': 0.6666666666666666}
+    """
+
+    def __init__(self, summary: Summary) -> None:
+        self._summary = summary
+
+    @property
+    def failure_codes(self) -> pd.DataFrame:
+        """Columns ``error_code``, ``items``, ``share`` (of all rows)."""
+        return self._frame("error_code", self._summary.failure_codes)
+
+    @property
+    def by_status(self) -> pd.DataFrame:
+        """Columns ``status``, ``items``, ``share`` (of all rows)."""
+        return self._frame("status", self._summary.by_status)
+
+    @property
+    def http_status(self) -> pd.DataFrame:
+        """Columns ``http_status`` (an integer), ``items``, ``share`` (of all rows)."""
+        frame = self._frame("http_status", self._summary.http_status)
+        frame["http_status"] = frame["http_status"].astype("int64")
+        return frame
+
+    @property
+    def duration_histogram(self) -> pd.DataFrame:
+        """Columns ``from_ms``, ``to_ms`` (None for the last bin), ``items``."""
+        import pandas as pd
+
+        histogram = self._summary.duration_histogram
+        edges = list(histogram.get("edges_ms", []))
+        return pd.DataFrame(
+            {
+                "from_ms": pd.array(edges, dtype="int64"),
+                "to_ms": pd.array([*edges[1:], None], dtype="Int64"),
+                "items": pd.array(histogram.get("counts", []), dtype="int64"),
+            }
+        )
+
+    def _frame(self, key: str, counts: dict[str, int]) -> pd.DataFrame:
+        import pandas as pd
+
+        rows = max(self._summary.rows, 1)
+        return pd.DataFrame(
+            {
+                key: pd.array(list(counts), dtype="str"),
+                "items": pd.array(list(counts.values()), dtype="int64"),
+                "share": pd.array([count / rows for count in counts.values()], dtype="float64"),
+            }
+        )
+
+
 def _job_figures(job: JobStatus | None) -> dict[str, Any]:
     if job is None:
         return {}
@@ -188,6 +319,12 @@ def _job_figures(job: JobStatus | None) -> dict[str, Any]:
 def _count_into(counter: Counter[str], column: pa.Array) -> None:
     for entry in pc.value_counts(column.drop_null()).to_pylist():
         counter[str(entry["values"])] += entry["counts"]
+
+
+def _binned(durations: pa.Array) -> np.ndarray[Any, np.dtype[np.int64]]:
+    # A negative duration (the API's data, not ours) counts in the first bin.
+    bins = np.searchsorted(DURATION_BIN_EDGES_MS, durations.to_numpy(), side="right") - 1
+    return np.bincount(np.clip(bins, 0, None), minlength=len(DURATION_BIN_EDGES_MS))
 
 
 def _sum(column: pa.Array) -> int:

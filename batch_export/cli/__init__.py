@@ -15,6 +15,8 @@ import click
 from batch_export import __version__
 from batch_export.cli.emulator import emulator
 from batch_export.cli.export import export_command
+from batch_export.cli.report import report_command
+from batch_export.cli.sync import sync
 from batch_export.client import API_KEY_ENV, redact
 from batch_export.errors import BatchExportError
 
@@ -56,7 +58,8 @@ def _key_from_argv() -> str | None:
 
 def _fail(message: str, exit_code: int) -> None:
     error = click.ClickException(message)
-    error.exit_code = exit_code
+    # click declares exit_code on the class; each error here answers its own code.
+    vars(error)["exit_code"] = exit_code
     raise error
 
 
@@ -81,4 +84,6 @@ def main() -> None:
 
 
 main.add_command(export_command)
+main.add_command(report_command)
 main.add_command(emulator)
+main.add_command(sync)

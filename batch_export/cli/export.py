@@ -38,6 +38,13 @@ __all__ = ["export_command"]
     help="Write the URLs of failed items to this file, one a line, to resubmit.",
 )
 @click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False),
+    help="Also write an HTML report (counts, tokens, failure codes, durations) to this "
+    "file: one self-contained page that opens offline.",
+)
+@click.option(
     "--escape-formulas",
     is_flag=True,
     help="CSV only: prefix cells starting with = + - @ tab or CR with ' so that "
@@ -62,6 +69,7 @@ def export_command(job_id: str, output: str, fmt: str | None, quiet: bool, **opt
         export GEONODE_SCRAPER_API_KEY=...
         batch-export export 9d7b2c8e-8a4b-4c10-9af3-65f4f8f6c019 -o out.parquet
         batch-export export JOB_ID -o out.csv --summary summary.json
+        batch-export export JOB_ID -o out.parquet --report report.html
     """
     connection = connection_from(options)
     if options["escape_formulas"] and (fmt or output.rsplit(".", 1)[-1].lower()) != "csv":

@@ -1,0 +1,206 @@
+"""A dataset root on any fsspec file system, where each file appears only when complete.
+
+How a file is made to appear whole depends on what the file system offers:
+
+- **local disk**: written under ``DEST/_staging/``, flushed to disk, then renamed into place
+  (a rename within one file system is atomic);
+- **object stores** (``s3://``, ``gs://``, ``az://``, ...): written to a local temporary file,
+  then uploaded in one ``put``; an object store has no rename, but an object only becomes
+  visible once its upload is complete, and a new upload replaces the old object whole;
+- **other file systems**: uploaded to ``DEST/_staging/``, then moved into place, which is as
+  atomic as that file system's move.
+
+Errors of the file-system layer (``OSError``, botocore's, a plugin's own) become
+:class:`~batch_export.errors.OutputError` here, with what to check.
+
+Example:
+
+    >>> import tempfile
+    >>> dest = Destination(tempfile.mkdtemp())
+    >>> dest.publish_bytes("_markers/j1.json", b"{}")
+    >>> dest.list_files("_markers"), dest.read("_markers/j1.json")
+    (['_markers/j1.json'], b'{}')
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any, BinaryIO, TypeVar
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+
+from batch_export.errors import BatchExportError, InvalidInputError, OutputError
+from batch_export.sync.layout import STAGING_DIR
+
+__all__ = ["OBJECT_STORE_PROTOCOLS", "Destination"]
+
+T = TypeVar("T")
+
+OBJECT_STORE_PROTOCOLS: frozenset[str] = frozenset(
+    {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss"}
+)
+
+
+class Destination:
+    """The root of a synced dataset: ``url`` is a local path or any fsspec URL.
+
+    ``storage_options`` go to the file system (``endpoint_url``, ``key``, ``anon``, ...).
+    Paths given to the methods are relative to the root, with ``/`` separators.
+    """
+
+    def __init__(self, url: str, *, storage_options: Mapping[str, Any] | None = None) -> None:
+        self.url = url
+        try:
+            fs, root = fsspec.core.url_to_fs(url, **dict(storage_options or {}))
+        except (ImportError, ValueError, TypeError) as error:
+            raise InvalidInputError(
+                f"Cannot use --dest {url!r}: {error}. For s3:// install s3fs "
+                "(pip install 'batch-export[s3]'); check --storage-option names."
+            ) from None
+        self.fs: Any = fs
+        self.root: str = str(root).rstrip("/")
+        self.is_local = isinstance(fs, LocalFileSystem)
+        protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
+        self.is_object_store = bool(protocols & OBJECT_STORE_PROTOCOLS)
+
+    def __repr__(self) -> str:
+        return f"Destination({self.url!r})"
+
+    def full_path(self, path: str) -> str:
+        """The file system's own path of ``path`` (relative to the root)."""
+        return f"{self.root}/{path}"
+
+    def read(self, path: str) -> bytes | None:
+        """The content of ``path``, or None when there is no such file."""
+        with self._translated("read", path):
+            try:
+                data: bytes = self.fs.cat_file(self.full_path(path))
+            except FileNotFoundError:
+                return None
+        return data
+
+    def read_many(self, paths: Sequence[str]) -> dict[str, bytes]:
+        """The content of each of ``paths`` that exists, read concurrently where possible."""
+        if not paths:
+            return {}
+        by_full = {self.full_path(path): path for path in paths}
+        with self._translated("read", paths[0]):
+            found = self.fs.cat(list(by_full), on_error="omit")
+        return {by_full[self._strip(full)]: data for full, data in found.items()}
+
+    def list_files(self, directory: str) -> list[str]:
+        """Every file under ``directory``, as paths relative to the root, sorted."""
+        with self._translated("list", directory):
+            self.fs.invalidate_cache()
+            try:
+                found = self.fs.find(self.full_path(directory), detail=False)
+            except FileNotFoundError:
+                return []
+        base = self.root + "/"
+        relative = (self._strip(str(full)) for full in found)
+        return sorted(full[len(base) :] for full in relative if full.startswith(base))
+
+    def delete(self, path: str) -> None:
+        """Remove ``path``; a file that is not there is no error."""
+        with self._translated("delete", path), suppress(FileNotFoundError):
+            self.fs.rm_file(self.full_path(path))
+
+    def publish_bytes(self, path: str, data: bytes) -> None:
+        """Make ``path`` hold ``data``, appearing whole or not at all."""
+        self.publish(path, lambda sink: sink.write(data))
+
+    def publish(self, path: str, write: Callable[[BinaryIO], T]) -> T:
+        """Make ``path`` hold what ``write(sink)`` writes, appearing whole or not at all.
+
+        ``write`` runs first, into a file nobody reads; only when it returns is the file put
+        in place, replacing any earlier one. Its errors pass through unchanged.
+        """
+        if self.is_local:
+            return self._publish_local(path, write)
+        descriptor, local = tempfile.mkstemp(prefix="batch-export-", suffix=".part")
+        try:
+            with os.fdopen(descriptor, "wb") as sink, self._writing(path):
+                result = write(sink)
+            if self.is_object_store:
+                with self._translated("upload", path):
+                    self.fs.put_file(local, self.full_path(path))
+            else:
+                self._upload_then_move(local, path)
+            return result
+        finally:
+            Path(local).unlink(missing_ok=True)
+
+    def clear_staging(self) -> None:
+        """Remove what an interrupted sync left half-written in ``_staging/``."""
+        for path in self.list_files(STAGING_DIR):
+            self.delete(path)
+
+    def _publish_local(self, path: str, write: Callable[[BinaryIO], T]) -> T:
+        staged = Path(self.full_path(f"{STAGING_DIR}/{uuid.uuid4().hex}.tmp"))
+        final = Path(self.full_path(path))
+        try:
+            with self._translated("write", path):
+                staged.parent.mkdir(parents=True, exist_ok=True)
+            with staged.open("wb") as sink, self._writing(path):
+                result = write(sink)
+                sink.flush()
+                # Flushed before the rename, so that a crash of the machine cannot leave the
+                # new name pointing at a file whose content never reached the disk.
+                os.fsync(sink.fileno())
+            with self._translated("write", path):
+                final.parent.mkdir(parents=True, exist_ok=True)
+                staged.replace(final)
+            return result
+        finally:
+            staged.unlink(missing_ok=True)
+
+    def _upload_then_move(self, local: str, path: str) -> None:
+        staged = self.full_path(f"{STAGING_DIR}/{uuid.uuid4().hex}.tmp")
+        final = self.full_path(path)
+        with self._translated("upload", path):
+            self.fs.makedirs(staged.rsplit("/", 1)[0], exist_ok=True)
+            self.fs.put_file(local, staged)
+            self.fs.makedirs(final.rsplit("/", 1)[0], exist_ok=True)
+            self.fs.mv(staged, final)
+
+    def _strip(self, full: str) -> str:
+        return str(self.fs._strip_protocol(full)).rstrip("/")
+
+    @contextmanager
+    def _writing(self, path: str) -> Iterator[None]:
+        """Only a full disk or the like, while writing the local file, is ours to translate."""
+        try:
+            yield
+        except OSError as error:
+            raise OutputError(
+                f"Cannot write {path} for {self.url}: {error.strerror or error}. "
+                "Check free space in the temporary directory and the destination."
+            ) from None
+
+    @contextmanager
+    def _translated(self, action: str, path: str) -> Iterator[None]:
+        try:
+            yield
+        except BatchExportError:
+            raise
+        except Exception as error:  # a plugin's errors are its own; all mean "cannot write"
+            raise OutputError(
+                f"Cannot {action} {path} in {self.url}: {type(error).__name__}: {error}. "
+                f"{self._hint()}"
+            ) from None
+
+    def _hint(self) -> str:
+        if self.is_local:
+            return "Check that the path exists or can be created, and its permissions."
+        if self.is_object_store:
+            return (
+                "Check the bucket name, the credentials (AWS_ACCESS_KEY_ID, "
+                "AWS_SECRET_ACCESS_KEY or AWS_PROFILE for s3://) and --endpoint-url."
+            )
+        return "Check the URL, the credentials and --storage-option values."

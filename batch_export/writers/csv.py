@@ -1,0 +1,190 @@
+"""CSV: UTF-8 without a byte order mark, comma-separated, ``\n`` at the end of each line.
+
+How values are written (columns in :data:`~batch_export.schema.ITEM_SCHEMA` order, after a
+header line of the column names):
+
+- text is always quoted, with ``"`` doubled inside; numbers never are. So a newline, quote,
+  comma or control character in scraped text never breaks the row structure, and every
+  CSV reader that follows RFC 4180 (quoted fields may span lines) reads it back.
+- null is an empty, unquoted field; an empty string is ``""``. Readers that can tell the
+  two apart keep them apart (``pyarrow.csv`` with ``quoted_strings_can_be_null=False``);
+  Python's ``csv`` module reads both as ``""``.
+- ``links`` is a compact JSON array string (``["https://a","https://b"]``, non-ASCII kept
+  as is; ``[]`` for an empty list); decode it with ``json.loads``.
+
+``escape_formulas=True`` neutralises spreadsheet formula injection the way OWASP
+recommends: a text cell that begins with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+return gets a leading ``'``, which spreadsheets take as "this is text". Use it for files
+that people will open in Excel, LibreOffice or Google Sheets. Leave it off for files that
+machines load (databases, pandas, scripts): it changes the values (``-1`` becomes ``'-1``).
+Numbers and the ``links`` JSON (which starts with ``[``) are never changed.
+
+Example:
+
+    >>> import io, pyarrow as pa
+    >>> from batch_export.schema import ITEM_SCHEMA
+    >>> batch = pa.RecordBatch.from_pylist(
+    ...     [{"job_id": "j1", "input_index": 0, "markdown": "=1+1", "links": ["https://a"]}],
+    ...     schema=ITEM_SCHEMA)
+    >>> sink = io.BytesIO()
+    >>> writer = CsvWriter(sink, escape_formulas=True)
+    >>> writer.write(batch)
+    >>> writer.close()
+    >>> sink.getvalue().decode().splitlines()[1]
+    '"j1",0,,,,,"\\'=1+1",,"[""https://a""]",,,,,'
+"""
+
+from __future__ import annotations
+
+from typing import BinaryIO
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+
+from batch_export.schema import ITEM_SCHEMA, LIST_COLUMNS
+from batch_export.writers import jsonl
+
+__all__ = [
+    "CHUNK_BYTES",
+    "CHUNK_ROWS",
+    "FORMULA_PREFIXES",
+    "CsvWriter",
+    "escape_formula_cells",
+    "to_csv_batch",
+]
+
+CHUNK_ROWS = 10_000
+CHUNK_BYTES = 8 * 1024 * 1024
+
+# OWASP's list of characters that make a spreadsheet read a cell as a formula.
+FORMULA_PREFIXES: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_PATTERN = r"^[=+\-@\t\r]"
+
+_CSV_SCHEMA: pa.Schema = pa.schema(
+    [
+        pa.field(field.name, pa.string()) if field.name in LIST_COLUMNS else field
+        for field in ITEM_SCHEMA
+    ]
+)
+# "needed" quotes every text value and no number, which is exactly what keeps null ("")
+# apart from the empty string ('""'); the csv module cannot do that before Python 3.12.
+_WRITE_OPTIONS = pa_csv.WriteOptions(include_header=True, quoting_style="needed")
+
+
+class CsvWriter:
+    """Write record batches of the item schema to ``sink`` as CSV.
+
+    Batches are encoded ``chunk_rows`` rows or ``chunk_bytes`` bytes at a time, since each
+    encoding step has a fixed cost that one 50-row page would pay over and over.
+
+    Example:
+
+        >>> import io
+        >>> sink = io.BytesIO()
+        >>> CsvWriter(sink).close()
+        >>> sink.getvalue().decode()[:24]
+        '"job_id","input_index","'
+    """
+
+    format: str = "csv"
+
+    def __init__(
+        self,
+        sink: BinaryIO,
+        *,
+        escape_formulas: bool = False,
+        chunk_rows: int = CHUNK_ROWS,
+        chunk_bytes: int = CHUNK_BYTES,
+    ) -> None:
+        self._escape_formulas = escape_formulas
+        self._chunk_rows = chunk_rows
+        self._chunk_bytes = chunk_bytes
+        self._pending: list[pa.RecordBatch] = []
+        self._pending_rows = 0
+        self._pending_bytes = 0
+        self._closed = False
+        self._writer = pa_csv.CSVWriter(sink, _CSV_SCHEMA, write_options=_WRITE_OPTIONS)
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        """Append the rows of ``batch``."""
+        if self._closed:
+            raise ValueError("write() after close() on a CsvWriter")
+        if batch.schema != ITEM_SCHEMA:
+            raise ValueError(f"Expected a batch of ITEM_SCHEMA, got:\n{batch.schema}")
+        if batch.num_rows == 0:
+            return
+        self._pending.append(batch)
+        self._pending_rows += batch.num_rows
+        self._pending_bytes += batch.nbytes
+        if self._pending_rows >= self._chunk_rows or self._pending_bytes >= self._chunk_bytes:
+            self._write_pending()
+
+    def close(self) -> None:
+        """Write what is pending (the header is there even with no rows); the sink stays open."""
+        if self._closed:
+            return
+        self._closed = True
+        self._write_pending()
+        self._writer.close()
+
+    def _write_pending(self) -> None:
+        if not self._pending:
+            return
+        table = pa.Table.from_batches(self._pending, schema=ITEM_SCHEMA).combine_chunks()
+        self._pending, self._pending_rows, self._pending_bytes = [], 0, 0
+        for batch in table.to_batches():
+            self._writer.write_batch(to_csv_batch(batch, escape_formulas=self._escape_formulas))
+
+
+def to_csv_batch(batch: pa.RecordBatch, *, escape_formulas: bool = False) -> pa.RecordBatch:
+    """``batch`` with what CSV cannot hold encoded as text: lists as JSON arrays.
+
+    Example:
+
+        >>> from batch_export.schema import ITEM_SCHEMA
+        >>> batch = pa.RecordBatch.from_pylist([{"links": ["a", "b"]}], schema=ITEM_SCHEMA)
+        >>> to_csv_batch(batch).column("links").to_pylist()
+        ['["a","b"]']
+    """
+    columns = []
+    for field, column in zip(ITEM_SCHEMA, batch.columns, strict=True):
+        if field.name in LIST_COLUMNS:
+            column = _json_arrays(column)
+        elif escape_formulas and _is_text(field.type):
+            column = escape_formula_cells(column)
+        columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, schema=_CSV_SCHEMA)
+
+
+def escape_formula_cells(column: pa.Array) -> pa.Array:
+    """Prefix with ``'`` each value that starts with one of :data:`FORMULA_PREFIXES`.
+
+    Example:
+
+        >>> escape_formula_cells(pa.array(["=1+1", "a-b", None, "-2"])).to_pylist()
+        ["'=1+1", 'a-b', None, "'-2"]
+    """
+    starts_like_formula = pc.match_substring_regex(column, _FORMULA_PATTERN)
+    if not pc.any(starts_like_formula).as_py():
+        return column
+    # Escape only the matching cells: rewriting every cell costs a copy of all the text.
+    matching = column.take(pc.indices_nonzero(starts_like_formula))
+    escaped = pc.binary_join_element_wise(
+        pa.scalar("'", column.type), matching, pa.scalar("", column.type)
+    )
+    return pc.replace_with_mask(column, starts_like_formula, escaped)
+
+
+def _is_text(type_: pa.DataType) -> bool:
+    return bool(pa.types.is_string(type_) or pa.types.is_large_string(type_))
+
+
+def _json_arrays(column: pa.Array) -> pa.Array:
+    if column.null_count == len(column):
+        return pa.nulls(len(column), pa.string())
+    encode = jsonl.encode_json
+    return pa.array(
+        [None if links is None else encode(links).decode("utf-8") for links in column.to_pylist()],
+        pa.string(),
+    )

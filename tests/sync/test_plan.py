@@ -1,0 +1,97 @@
+"""Which jobs a sync exports and which it skips: table-driven over the cases that matter."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from batch_export.sync.listing import ListedJob, TimeWindow
+from batch_export.sync.plan import plan_sync
+
+T0 = datetime(2026, 5, 26, tzinfo=UTC)
+DONE = {"status": "completed", "completed_urls": 3, "failed_urls": 0, "completed_at": "x"}
+
+
+def listed(
+    job_id: str, *, hours: int = 0, status: str = "completed", **changes: object
+) -> ListedJob:
+    return ListedJob(
+        job_id=job_id,
+        status=status,
+        created_at=T0 + timedelta(hours=hours),
+        fingerprint={**DONE, "status": status, **changes},
+    )
+
+
+def recorded(job_id: str, **changes: object) -> dict[str, set[str]]:
+    """What a marker of ``job_id`` records, as exported when it had ``changes``."""
+    return {job_id: {listed(job_id, **changes).token}}  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("job", "markers", "whole", "expected"),
+    [
+        (listed("a"), {}, False, ("export", "new")),
+        (listed("a"), recorded("a"), True, ("skip", "unchanged")),
+        (listed("a", completed_urls=4), recorded("a"), True, ("export", "changed")),
+        (listed("a", completed_at="y"), recorded("a"), True, ("export", "changed")),
+        (listed("a", status="failed"), recorded("a"), True, ("export", "changed")),
+        (listed("a"), {"a": {"0000000000000000"}}, True, ("export", "changed")),
+        (listed("a"), {"a": {listed("a").token, "00"}}, True, ("export", "changed")),
+        (listed("a"), recorded("a"), False, ("export", "incomplete")),
+        (listed("a", status="processing"), {}, False, ("skip", "not_finished")),
+        (listed("a", status="queued"), recorded("a"), True, ("skip", "not_finished")),
+    ],
+)
+def test_each_job_is_exported_or_skipped_for_a_reason(
+    job: ListedJob, markers: dict[str, set[str]], whole: bool, expected: tuple[str, str]
+) -> None:
+    plan = plan_sync(
+        [job], recorded=markers, whole={job.job_id} if whole else set(), window=TimeWindow()
+    )
+    outcome = [("export", p.reason) for p in plan.to_export] + [
+        ("skip", reason) for _, reason in plan.skipped
+    ]
+    assert outcome == [expected]
+
+
+def test_oldest_first_and_the_limit_takes_the_oldest() -> None:
+    jobs = [listed("c", hours=3), listed("a", hours=1), listed("b", hours=2), listed("z", hours=0)]
+    plan = plan_sync(jobs, recorded=recorded("z"), whole={"z"}, window=TimeWindow(), limit=2)
+    assert [p.job.job_id for p in plan.to_export] == ["a", "b"]
+    assert plan.skipped == (("z", "unchanged"), ("c", "over_limit"))
+
+
+@pytest.mark.parametrize(
+    ("since_h", "until_h", "expected"),
+    [
+        (None, None, ["h0", "h1", "h2", "h3"]),
+        (1, None, ["h1", "h2", "h3"]),  # since is inclusive
+        (None, 2, ["h0", "h1"]),  # until is exclusive
+        (1, 3, ["h1", "h2"]),
+        (5, None, []),
+    ],
+)
+def test_the_time_window_bounds_created_at(
+    since_h: int | None, until_h: int | None, expected: list[str]
+) -> None:
+    jobs = [listed(f"h{h}", hours=h) for h in range(4)]
+    window = TimeWindow(
+        since=None if since_h is None else T0 + timedelta(hours=since_h),
+        until=None if until_h is None else T0 + timedelta(hours=until_h),
+    )
+    plan = plan_sync(jobs, recorded={}, whole=set(), window=window)
+    assert [p.job.job_id for p in plan.to_export] == expected
+    assert plan.outside_window == 4 - len(expected)
+    assert plan.listed == 4
+
+
+def test_a_job_without_created_at_is_only_in_an_open_window() -> None:
+    job = ListedJob(job_id="n", status="completed", created_at=None, fingerprint=DONE)
+    assert [
+        p.job.job_id
+        for p in plan_sync([job], recorded={}, whole=set(), window=TimeWindow()).to_export
+    ] == ["n"]
+    closed = TimeWindow(since=T0)
+    assert plan_sync([job], recorded={}, whole=set(), window=closed).to_export == ()

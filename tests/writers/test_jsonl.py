@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from hypothesis import given, settings
+
+from batch_export.schema import COLUMN_NAMES
+from batch_export.writers import jsonl
+from batch_export.writers.jsonl import JsonlWriter
+from tests.writers.batches import (
+    Row,
+    check_golden,
+    golden_rows,
+    make_batch,
+    row_lists,
+    rows,
+    write_bytes,
+)
+
+ENCODERS = {"orjson": jsonl._encode_orjson, "stdlib": jsonl._encode_stdlib}
+
+
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_golden(encoder: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jsonl, "encode_json", ENCODERS[encoder])
+    check_golden("expected.jsonl", write_bytes("jsonl", [make_batch(golden_rows())]))
+
+
+def test_one_line_per_row_whatever_the_text() -> None:
+    produced = write_bytes("jsonl", [make_batch(golden_rows())])
+    lines = list(io.BytesIO(produced))
+    assert len(lines) == len(golden_rows())
+    assert all(line.endswith(b"\n") for line in lines)
+    assert [json.loads(line) for line in lines] == golden_rows()
+
+
+def test_keys_in_schema_order_and_unicode_kept_as_utf8() -> None:
+    produced = write_bytes("jsonl", [make_batch(golden_rows()[:1])])
+    assert list(json.loads(produced)) == list(COLUMN_NAMES)
+    assert "東京".encode() in produced and b"\\u" not in produced
+
+
+def test_batches_append_and_no_rows_is_an_empty_file() -> None:
+    batch = make_batch(golden_rows())
+    assert write_bytes("jsonl", [batch, batch]) == write_bytes("jsonl", [batch]) * 2
+    assert write_bytes("jsonl", []) == b""
+    assert write_bytes("jsonl", [make_batch([])]) == b""
+
+
+def test_refuses_a_batch_of_another_schema_and_writes_after_close() -> None:
+    writer = JsonlWriter(io.BytesIO())
+    with pytest.raises(ValueError, match="Expected a batch of ITEM_SCHEMA"):
+        writer.write(make_batch([{}]).select(["job_id"]))
+    writer.close()
+    with pytest.raises(ValueError, match="after close"):
+        writer.write(make_batch([{}]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(row_lists)
+def test_round_trip(written: list[Row]) -> None:
+    produced = write_bytes("jsonl", [make_batch(written)])
+    assert [json.loads(line) for line in io.BytesIO(produced)] == written
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows)
+def test_fallback_encoder_is_byte_for_byte_the_same(row: Row) -> None:
+    assert jsonl._encode_stdlib(row) == jsonl._encode_orjson(row)
