@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test unit lint format bench bench-quick clean
+.PHONY: help install browser demo test unit lint format bench bench-quick clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -20,7 +20,16 @@ $(STAMP): pyproject.toml
 demo: install ## Start the emulator on sample_data/, export the small job 3 ways, print the summary
 	bash scripts/demo.sh
 
-test: install lint unit ## Lint, type-check and run the whole test suite
+test: install browser lint unit ## Lint, type-check and run the whole test suite
+
+# The HTML report is checked in a real headless browser; Debian's chromium, installed when
+# running as root (as CI does), otherwise only asked for.
+browser: ## Install headless Chromium for the report's browser test (Debian, as root)
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing chromium for the browser test..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "make browser: install chromium to run the report's browser test" >&2; fi; }
 
 unit: install ## Run the tests only
 	$(BIN)/pytest -q

@@ -65,7 +65,9 @@ def read_export_table(path: str | os.PathLike[str], *, format: str | None = None
 
 
 def _read_parquet(handle: Any, block_size: int) -> pa.Table:
-    table = pq.read_table(handle)
+    # Not pq.read_table: on a Python file object its reader threads can abort the
+    # interpreter at exit (seen with pyarrow 18 to 26 here); ParquetFile does not.
+    table = pq.ParquetFile(handle).read()
     # A frame saved with DataFrame.to_parquet may carry its index as extra columns.
     return table.drop_columns([name for name in table.column_names if _PANDAS_INDEX.match(name)])
 
