@@ -17,6 +17,7 @@ Example (against the bundled emulator):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -53,23 +54,19 @@ class Connection:
     retry: RetryPolicy | None = None
     wait: bool = True
     timeout: float | None = 3600.0
+    request_timeout: float = 60.0
     allow_insecure_http: bool = False
 
     def client(self, *, sleep: Callable[[float], None] = time.sleep) -> ApiClient:
         """A client configured by these options."""
         retry = self.retry or RetryPolicy()
         if self.max_retries is not None:
-            retry = RetryPolicy(
-                attempts=self.max_retries + 1,
-                base_delay=retry.base_delay,
-                max_delay=retry.max_delay,
-                jitter=retry.jitter,
-                retry_after_cap=retry.retry_after_cap,
-            )
+            retry = dataclasses.replace(retry, attempts=self.max_retries + 1)
         return ApiClient(
             base_url=self.base_url,
             api_key=self.api_key,
             retry=retry,
+            timeout=self.request_timeout,
             concurrency=self.concurrency,
             allow_insecure_http=self.allow_insecure_http,
             sleep=sleep,

@@ -63,6 +63,13 @@ _CONNECTION_OPTIONS = [
         help="Seconds to wait for the job to finish before giving up (exit 5).",
     ),
     click.option(
+        "--request-timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        default=60.0,
+        show_default=True,
+        help="Seconds to wait for one API answer before retrying it.",
+    ),
+    click.option(
         "--allow-insecure-http",
         is_flag=True,
         help="Allow sending the API key over plain http to a host other than loopback.",
@@ -87,6 +94,7 @@ def connection_from(options: dict[str, Any]) -> Connection:
         max_retries=options.pop("max_retries"),
         wait=options.pop("wait"),
         timeout=options.pop("timeout"),
+        request_timeout=options.pop("request_timeout"),
         allow_insecure_http=options.pop("allow_insecure_http"),
     )
 
