@@ -22,7 +22,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -47,7 +47,7 @@ class Connection:
     """How to reach the API and how to read a job: what the CLI's shared options set."""
 
     base_url: str | None = None
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)  # a secret: never in a repr
     page_size: int = MAX_PAGE_SIZE
     concurrency: int = 8
     max_retries: int | None = None

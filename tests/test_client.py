@@ -12,9 +12,10 @@ from batch_export.errors import (
     RetriesExhaustedError,
 )
 from batch_export.retry import RetryPolicy
+from tests.conftest import CANARY_KEY
 from tests.scripted import Answer, item, job_body, scripted_server
 
-KEY = "canary-key-do-not-print"
+KEY = CANARY_KEY
 OK = Answer(body=job_body("j1", [item(0)]))
 
 

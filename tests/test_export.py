@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from batch_export.errors import JobNotFinishedError
-from batch_export.export import export
+from batch_export.export import Connection, export
 from batch_export.schema import COLUMN_NAMES
 from batch_export.testing import Emulator, generate_job
 from tests.conftest import CANARY_KEY, SAMPLE_DATA, SMALL_JOB
@@ -139,3 +139,9 @@ def test_output_is_the_same_at_any_concurrency(tmp_path: Path, concurrency: int)
         out = tmp_path / "big.jsonl"
         export("big", out, base_url=emulator.base_url, api_key=CANARY_KEY, concurrency=concurrency)
     assert read_back(out, "jsonl") == expected_rows(doc)
+
+
+def test_the_key_never_shows_in_a_repr() -> None:
+    connection = Connection(api_key=CANARY_KEY)
+    assert CANARY_KEY not in repr(connection)
+    assert CANARY_KEY not in repr(connection.client(sleep=lambda _: None))

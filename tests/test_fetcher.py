@@ -7,9 +7,10 @@ from batch_export.errors import IncompleteResultsError, JobNotFinishedError
 from batch_export.fetcher import WaitPolicy, iter_result_pages, wait_for_job
 from batch_export.job import JobStatus
 from batch_export.retry import RetryPolicy
+from tests.conftest import CANARY_KEY
 from tests.scripted import Answer, Script, item, job_body, paged, scripted_server
 
-KEY = "canary-key-do-not-print"
+KEY = CANARY_KEY
 
 
 def client_for(base_url: str, concurrency: int = 4) -> ApiClient:
