@@ -34,7 +34,10 @@ class Main(click.Group):
         except BatchExportError as error:
             _fail(redact(error.message, _api_key()), error.exit_code)
         except KeyboardInterrupt:
-            _fail("Interrupted: nothing was written.", EXIT_INTERRUPTED)
+            _fail(
+                "Interrupted: no partial file was left (sync keeps the jobs it finished).",
+                EXIT_INTERRUPTED,
+            )
         except BrokenPipeError:
             # Output piped into `head` and the like: end quietly, as csvkit does.
             sys.stderr.close()
@@ -75,6 +78,7 @@ def main() -> None:
       3  API key rejected     7  API or network failure
       4  job not found        8  output not writable
       9  items failed (with --fail-on-item-errors)
+     10  sync: some jobs failed, the others were exported
 
     \b
     Example:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
@@ -66,6 +66,10 @@ class Destination:
         self.fs: Any = fs
         self.root: str = str(root).rstrip("/")
         self.is_local = isinstance(fs, LocalFileSystem)
+        if self.is_local and Path(self.root).exists() and not Path(self.root).is_dir():
+            raise OutputError(
+                f"--dest {url} is a file: give a folder (it is created if it does not exist)."
+            )
         protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
         self.is_object_store = bool(protocols & OBJECT_STORE_PROTOCOLS)
 
@@ -84,15 +88,6 @@ class Destination:
             except FileNotFoundError:
                 return None
         return data
-
-    def read_many(self, paths: Sequence[str]) -> dict[str, bytes]:
-        """The content of each of ``paths`` that exists, read concurrently where possible."""
-        if not paths:
-            return {}
-        by_full = {self.full_path(path): path for path in paths}
-        with self._translated("read", paths[0]):
-            found = self.fs.cat(list(by_full), on_error="omit")
-        return {by_full[self._strip(full)]: data for full, data in found.items()}
 
     def list_files(self, directory: str) -> list[str]:
         """Every file under ``directory``, as paths relative to the root, sorted."""

@@ -13,9 +13,9 @@ rather than a ``job_id=`` directory: pandas and ``pyarrow.parquet.read_table`` r
 key that is also a column of the files, and a key inferred from a path would turn an id such
 as ``0042`` into the integer 42.
 
-A change to the paths, to :data:`JOBS_SCHEMA` or to the item schema is a breaking change for
-warehouse tables: it bumps :data:`LAYOUT_VERSION` (or ``SCHEMA_VERSION`` in
-:mod:`batch_export.schema`), and jobs exported under an older version are exported again.
+A change to the paths or to :data:`JOBS_SCHEMA` bumps :data:`LAYOUT_VERSION`, and a sync
+refuses a dataset of another layout. A change to the item schema bumps ``SCHEMA_VERSION`` in
+:mod:`batch_export.schema`, and the next sync exports every job again under the new one.
 
 Example:
 
@@ -215,13 +215,15 @@ def _json_or_none(value: Any) -> str | None:
 
 
 def layout_document(tool_version: str) -> dict[str, Any]:
-    """What ``_layout.json`` says: the versions a reader of the dataset can rely on."""
+    """What ``_layout.json`` says: the layout a reader can rely on, and which files to trust.
+
+    The item schema's version is not here but in each job's row (``schema_version``): after
+    a schema change, jobs move to the new version one by one as they are exported again.
+    """
     return {
-        "tool": "batch-export",
-        "tool_version": tool_version,
         "layout_version": LAYOUT_VERSION,
-        "schema_version": SCHEMA_VERSION,
-        "trust": "jobs table: a job is in the dataset when its row is in jobs/",
+        "created_by": f"batch-export {tool_version}",
+        "trust": "the jobs table: a job is in the dataset when its row is in jobs/",
     }
 
 

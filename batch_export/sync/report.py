@@ -121,12 +121,12 @@ class SyncReport:
         rest = ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in self.skipped.items())
         rest = f" ({rest})" if rest else ""
         if self.dry_run:
-            return f"Dry run: would export {len(self.planned)} jobs to {self.dest}{rest}."
+            return f"Dry run: would export {_jobs(len(self.planned))} to {self.dest}{rest}."
         if not self.exported and not self.failed:
             return f"Nothing to export: {self.dest} is up to date{rest}."
         failed = f"; {len(self.failed)} failed" if self.failed else ""
         return (
-            f"Exported {len(self.exported)} jobs ({self.rows:,} rows) to {self.dest} "
+            f"Exported {_jobs(len(self.exported))} ({self.rows:,} rows) to {self.dest} "
             f"in {self.seconds:.1f} s{failed}{rest}."
         )
 
@@ -161,19 +161,25 @@ class EventLog:
             self.stream.flush()
 
 
+def _jobs(count: int) -> str:
+    return f"{count} job" if count == 1 else f"{count} jobs"
+
+
 def _text_line(name: str, fields: dict[str, Any]) -> str | None:
     job = fields.get("job_id")
-    if name == "job_started":
-        return f"exporting {job} ({fields['reason']})"
     if name == "job_exported":
-        return f"exported {job}: {fields['rows']:,} rows in {fields['seconds']:.1f} s"
+        return (
+            f"exported {job} ({fields['reason']}): {fields['rows']:,} rows "
+            f"in {fields['seconds']:.1f} s"
+        )
     if name == "job_failed":
         return f"FAILED {job} (exit {fields['exit_code']}): {fields['reason']}"
-    if name == "job_skipped" and fields["reason"] != "unchanged":
+    if name == "job_skipped" and fields["reason"] == "not_finished":
         return f"skipped {job}: {fields['reason'].replace('_', ' ')}"
     if name == "run_started":
         return (
             f"{fields['listed']} jobs listed, {fields['to_export']} to export to {fields['dest']}"
         )
-    # job_planned and run_finished: the summary on stdout says it; unchanged jobs are many.
+    # One line a job is enough for people (job_started adds nothing they act on); unchanged
+    # and over-limit jobs can be thousands, and the summary on stdout counts them.
     return None

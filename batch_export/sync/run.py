@@ -106,10 +106,11 @@ def sync(
     if jobs < 1 or (limit is not None and limit < 0):
         raise InvalidInputError("--jobs must be at least 1 and --limit at least 0.")
     window = TimeWindow(since=_when(since, "--since"), until=_when(until, "--until"))
-    if isinstance(dest, Destination):
-        destination = dest
-    else:
-        destination = Destination(os.fspath(dest), storage_options=storage_options)
+    destination = (
+        dest
+        if isinstance(dest, Destination)
+        else Destination(os.fspath(dest), storage_options=storage_options)
+    )
     connection = connection or Connection()
     emit = on_event or (lambda name, fields: None)
     report = SyncReport(dest=destination.url, dry_run=dry_run)
@@ -117,11 +118,7 @@ def sync(
     owned = client is None
     client = client or connection.client()
     try:
-        listed = list(iter_account_jobs(client))
-        state = DatasetState.scan(destination)
-        plan = plan_sync(
-            listed, recorded=state.tokens(), whole=state.whole(), window=window, limit=limit
-        )
+        plan, state = _plan(client, destination, window=window, limit=limit)
         _announce(plan, report, destination, emit, dry_run=dry_run)
         if not dry_run:
             run = _Run(
@@ -136,6 +133,18 @@ def sync(
     report.finished_at = utc_now().isoformat()
     emit("run_finished", _finished_fields(report))
     return report
+
+
+def _plan(
+    client: ApiClient, dest: Destination, *, window: TimeWindow, limit: int | None
+) -> tuple[Plan, DatasetState]:
+    """List the account's jobs and what the destination holds of them, and decide."""
+    listed = list(iter_account_jobs(client))
+    state = DatasetState.scan(dest)
+    plan = plan_sync(
+        listed, recorded=state.tokens(), whole=state.whole(), window=window, limit=limit
+    )
+    return plan, state
 
 
 def _when(value: datetime | str | None, option: str) -> datetime | None:
@@ -189,7 +198,7 @@ def _export_all(run: _Run, plan: Plan, report: SyncReport, *, workers: int) -> N
             outcome = future.result()
             (report.failed if "exit_code" in outcome else report.exported).append(outcome)
     finally:
-        # On Ctrl-C, jobs not started yet are dropped; the running ones end their step.
+        # On Ctrl-C, jobs not started yet are dropped; the running ones finish first.
         pool.shutdown(wait=True, cancel_futures=True)
     report.exported.sort(key=lambda job: str(job["job_id"]))
     report.failed.sort(key=lambda job: str(job["job_id"]))
@@ -200,10 +209,11 @@ def _export_guarded(run: _Run, planned: PlannedJob) -> dict[str, Any]:
     try:
         return _export_job(run, planned)
     except BatchExportError as error:
-        failure = {"reason": error.message, "error": type(error).__name__}
+        failure = {"reason": run.client.redact(error.message), "error": type(error).__name__}
         exit_code = error.exit_code
     except Exception as error:  # one odd job must not stop an unattended load of the rest
-        failure = {"reason": f"unexpected {type(error).__name__}: {error}", "error": "bug"}
+        reason = run.client.redact(f"unexpected {type(error).__name__}: {error}")
+        failure = {"reason": reason, "error": "bug"}
         exit_code = _EXIT_UNEXPECTED
     fields = {"job_id": planned.job.job_id, **failure, "exit_code": exit_code}
     run.emit("job_failed", fields)
@@ -215,6 +225,8 @@ def _export_job(run: _Run, planned: PlannedJob) -> dict[str, Any]:
     started = time.monotonic()
     run.emit("job_started", _job_fields(planned))
     job = _finished_status(run.client, job_id)
+    # Both timestamps are checked before any file changes: the jobs row needs them.
+    parse_timestamp(job.completed_at, name="completed_at", job_id=job_id)
     created = parse_timestamp(job.created_at, name="created_at", job_id=job_id)
     created = created or planned.job.created_at
     if created is None:
@@ -224,8 +236,6 @@ def _export_job(run: _Run, planned: PlannedJob) -> dict[str, Any]:
     day = partition_date(created)
     items, row = items_path(job_id, day), jobs_path(job_id, day)
     _unpublish(run, job_id, keep=items)
-    table = job_row(job, rows=job.expected_items or 0, exported_at=utc_now(), tool_version=__version__)
-    run.dest.publish(row, lambda sink: pq.write_table(table, sink))
     rows = run.dest.publish(items, lambda sink: _write_items(run, job, sink))
     run.state.add(items)
     exported_at = utc_now()
@@ -277,10 +287,14 @@ def _write_items(run: _Run, job: JobStatus, sink: BinaryIO) -> int:
     # Most jobs of an account are a page or two: no point starting threads for pages not there.
     pages = math.ceil((job.expected_items or 0) / page_size)
     concurrency = max(1, min(run.connection.concurrency, pages))
-    for batch in iter_batches(run.client, job, page_size=page_size, concurrency=concurrency):
-        writer.write(batch)
-        rows += batch.num_rows
-    writer.close()
+    try:
+        for batch in iter_batches(run.client, job, page_size=page_size, concurrency=concurrency):
+            writer.write(batch)
+            rows += batch.num_rows
+    finally:
+        # Closed on failure too (the file is thrown away), or pyarrow's writer would try to
+        # finish it after the file is gone.
+        writer.close()
     return rows
 
 

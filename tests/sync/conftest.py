@@ -74,17 +74,17 @@ def small_account() -> Iterator[Emulator]:
 
 
 @pytest.fixture
-def small(small_account: Emulator) -> Connection:
-    """How the library reaches the small account."""
-    return Connection(base_url=small_account.base_url, api_key=CANARY_KEY, max_retries=0)
+def small_env(small_account: Emulator, monkeypatch: pytest.MonkeyPatch) -> Emulator:
+    """The environment a user of the CLI sets, for the small account."""
+    monkeypatch.setenv("SCRAPER_API_BASE_URL", small_account.base_url)
+    monkeypatch.setenv("GEONODE_SCRAPER_API_KEY", CANARY_KEY)
+    return small_account
 
 
 @pytest.fixture
-def account_env(account: Emulator, monkeypatch: pytest.MonkeyPatch) -> Emulator:
-    """The environment a user of the CLI sets for the account."""
-    monkeypatch.setenv("SCRAPER_API_BASE_URL", account.base_url)
-    monkeypatch.setenv("GEONODE_SCRAPER_API_KEY", CANARY_KEY)
-    return account
+def small(small_account: Emulator) -> Connection:
+    """How the library reaches the small account."""
+    return Connection(base_url=small_account.base_url, api_key=CANARY_KEY, max_retries=0)
 
 
 Events = list[tuple[str, dict[str, Any]]]

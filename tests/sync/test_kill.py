@@ -71,7 +71,9 @@ def test_killed_at_random_moments_then_rerun_gives_the_same_dataset(
             assert process.returncode == -signal.SIGKILL
             view = reader_view(str(dest), EXPECTED, con)  # asserts: whole jobs only, each once
             committed.append(len(view.committed))
-        assert committed == sorted(committed) and committed[-1] < len(EXPECTED)
+        # Every kill landed mid-sync (a run exports at most 25 jobs before its kill), and the
+        # runs made progress. (Not monotonic: a job being exported again is briefly absent.)
+        assert 0 < committed[-1] < len(EXPECTED)
 
         final = sync_process(dest, emulator.base_url)
         out, _ = final.communicate(timeout=60)
