@@ -24,14 +24,14 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import pyarrow as pa
 
 from batch_export.atomic import atomic_output, check_writable
 from batch_export.client import ApiClient, check_job_id
 from batch_export.errors import ItemErrorsFound, OutputError
-from batch_export.fetcher import MAX_PAGE_SIZE, WaitPolicy, iter_result_pages, wait_for_job
-from batch_export.flatten import flatten_items
+from batch_export.fetcher import MAX_PAGE_SIZE, WaitPolicy, iter_page_batches, wait_for_job
 from batch_export.job import JobStatus
 from batch_export.progress import Progress
 from batch_export.report import write_report
@@ -39,7 +39,22 @@ from batch_export.retry import RetryPolicy
 from batch_export.summary import Summary, SummaryBuilder
 from batch_export.writers import open_writer, resolve_format
 
-__all__ = ["Connection", "export", "iter_batches"]
+__all__ = ["Connection", "ConnectionOptions", "export", "iter_batches"]
+
+
+class ConnectionOptions(TypedDict, total=False):
+    """The keyword options of :class:`Connection`, for functions that take them as ``**``."""
+
+    base_url: str | None
+    api_key: str | None
+    page_size: int
+    concurrency: int
+    max_retries: int | None
+    retry: RetryPolicy | None
+    wait: bool
+    timeout: float | None
+    request_timeout: float
+    allow_insecure_http: bool
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,8 +96,8 @@ def iter_batches(
     concurrency: int = 8,
 ) -> Iterator[pa.RecordBatch]:
     """Yield one record batch of the item schema per page of a finished job, in page order."""
-    for page in iter_result_pages(client, job, page_size=page_size, concurrency=concurrency):
-        yield flatten_items(job.job_id, page.results, page=page.page)
+    for page in iter_page_batches(client, job, page_size=page_size, concurrency=concurrency):
+        yield page.batch()
 
 
 def export(
@@ -98,7 +113,7 @@ def export(
     fail_on_item_errors: bool = False,
     progress: Progress | None = None,
     client: ApiClient | None = None,
-    **connection_options: object,
+    **connection_options: Unpack[ConnectionOptions],
 ) -> Summary:
     """Export every item of ``job_id`` to ``path`` and return the summary.
 
@@ -109,7 +124,7 @@ def export(
     (:mod:`batch_export.report`).
     """
     check_job_id(job_id)
-    connection = connection or Connection(**connection_options)  # type: ignore[arg-type]
+    connection = connection or Connection(**connection_options)
     fmt = resolve_format(str(path), format)
     for destination in (path, summary_path, failed_urls_path, report_path):
         if destination is not None:

@@ -32,16 +32,16 @@ import json
 import math
 import os
 from collections.abc import Hashable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from batch_export.client import ApiClient, check_job_id
 from batch_export.errors import InvalidInputError
-from batch_export.export import Connection
+from batch_export.export import Connection, ConnectionOptions
 from batch_export.export import iter_batches as iter_page_batches
-from batch_export.fetcher import MAX_PAGE_SIZE, WaitPolicy, wait_for_job
+from batch_export.fetcher import WaitPolicy, wait_for_job
 from batch_export.job import JobStatus
 from batch_export.progress import Progress
 from batch_export.readback import PANDAS_ATTRS, read_export_table
@@ -64,15 +64,8 @@ _SUMMARY_COLUMNS = (
 def read_job(
     job_id: str,
     *,
-    base_url: str | None = None,
-    api_key: str | None = None,
-    page_size: int = MAX_PAGE_SIZE,
-    concurrency: int = 8,
-    max_retries: int | None = None,
-    wait: bool = True,
-    timeout: float | None = 3600.0,
-    allow_insecure_http: bool = False,
     progress: bool | None = True,
+    **options: Unpack[ConnectionOptions],
 ) -> pd.DataFrame:
     """Every item of ``job_id`` as a DataFrame, one row per item, in ``input_index`` order.
 
@@ -87,16 +80,7 @@ def read_job(
     >>> df.columns[:3].tolist(), df.attrs["summary"]["rows"]
     (['job_id', 'input_index', 'url'], 5)
     """
-    connection = Connection(
-        base_url=base_url,
-        api_key=api_key,
-        page_size=page_size,
-        concurrency=concurrency,
-        max_retries=max_retries,
-        wait=wait,
-        timeout=timeout,
-        allow_insecure_http=allow_insecure_http,
-    )
+    connection = Connection(**options)
     table, job, summary = _read_table(check_job_id(job_id), connection, Progress(enabled=progress))
     frame = _to_frame(table)
     frame.attrs["job"] = job.to_dict()
@@ -107,15 +91,8 @@ def read_job(
 def read_jobs(
     job_ids: Iterable[str],
     *,
-    base_url: str | None = None,
-    api_key: str | None = None,
-    page_size: int = MAX_PAGE_SIZE,
-    concurrency: int = 8,
-    max_retries: int | None = None,
-    wait: bool = True,
-    timeout: float | None = 3600.0,
-    allow_insecure_http: bool = False,
     progress: bool | None = True,
+    **options: Unpack[ConnectionOptions],
 ) -> pd.DataFrame:
     """The items of several jobs in one DataFrame, job after job; options as :func:`read_job`.
 
@@ -134,16 +111,7 @@ def read_jobs(
         raise InvalidInputError(
             f"Job ids given more than once: {', '.join(repeated)}; each job is read once."
         )
-    connection = Connection(
-        base_url=base_url,
-        api_key=api_key,
-        page_size=page_size,
-        concurrency=concurrency,
-        max_retries=max_retries,
-        wait=wait,
-        timeout=timeout,
-        allow_insecure_http=allow_insecure_http,
-    )
+    connection = Connection(**options)
     tables, jobs, summaries = [], {}, {}
     for job_id in ids:
         table, job, summary = _read_table(job_id, connection, Progress(enabled=progress))
@@ -157,15 +125,8 @@ def read_jobs(
 def iter_batches(
     job_id: str,
     *,
-    base_url: str | None = None,
-    api_key: str | None = None,
-    page_size: int = MAX_PAGE_SIZE,
-    concurrency: int = 8,
-    max_retries: int | None = None,
-    wait: bool = True,
-    timeout: float | None = 3600.0,
-    allow_insecure_http: bool = False,
     progress: bool | None = True,
+    **options: Unpack[ConnectionOptions],
 ) -> Iterator[pa.RecordBatch]:
     """Yield the job's items as Arrow record batches of the item schema, one per page.
 
@@ -179,16 +140,7 @@ def iter_batches(
     ...     [batch.num_rows for batch in batches]
     [50, 50, 20]
     """
-    connection = Connection(
-        base_url=base_url,
-        api_key=api_key,
-        page_size=page_size,
-        concurrency=concurrency,
-        max_retries=max_retries,
-        wait=wait,
-        timeout=timeout,
-        allow_insecure_http=allow_insecure_http,
-    )
+    connection = Connection(**options)
     # Built now, so that a bad job id, base URL or key is reported before the first next().
     client = connection.client()
     return _stream(client, check_job_id(job_id), connection, Progress(enabled=progress))
