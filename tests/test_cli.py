@@ -222,3 +222,20 @@ def test_every_command_has_help_with_an_example() -> None:
         assert result.exit_code == 0
         assert "Example:" in result.output, name
         assert f"batch-export {name}" in readme, f"README does not show `batch-export {name}`"
+
+
+def test_escape_formulas_neutralises_scraped_formulas(tmp_path: Path) -> None:
+    evil = item(0)
+    evil["data"]["markdown"] = '=HYPERLINK("https://evil.test","click")'
+    evil["url"] = "@SUM(1+1)"
+    with scripted_server(paged("j1", [evil, item(1)])) as server:
+        common = ["--base-url", server.base_url, "--api-key", CANARY_KEY, "-q"]
+        plain = run("export", "j1", "-o", str(tmp_path / "plain.csv"), *common)
+        safe = run("export", "j1", "-o", str(tmp_path / "safe.csv"), "--escape-formulas", *common)
+    assert (plain.exit_code, safe.exit_code) == (0, 0)
+    plain_text = (tmp_path / "plain.csv").read_text()
+    safe_text = (tmp_path / "safe.csv").read_text()
+    assert '"=HYPERLINK(""https://evil.test"",""click"")"' in plain_text
+    assert '"\'=HYPERLINK(""https://evil.test"",""click"")"' in safe_text
+    assert '"\'@SUM(1+1)"' in safe_text
+    assert '"# Page 1"' in safe_text  # ordinary cells are left alone
