@@ -21,7 +21,7 @@ import dataclasses
 import math
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypedDict, Unpack
@@ -32,6 +32,7 @@ from batch_export.atomic import atomic_output, check_writable
 from batch_export.client import ApiClient, check_job_id
 from batch_export.errors import ItemErrorsFound, OutputError
 from batch_export.fetcher import MAX_PAGE_SIZE, WaitPolicy, iter_page_batches, wait_for_job
+from batch_export.flatten import PAGE_POOL
 from batch_export.job import JobStatus
 from batch_export.progress import Progress
 from batch_export.report import write_report
@@ -40,6 +41,13 @@ from batch_export.summary import Summary, SummaryBuilder
 from batch_export.writers import open_writer, resolve_format
 
 __all__ = ["Connection", "ConnectionOptions", "export", "iter_batches"]
+
+# Pages are joined into batches of about this many rows (or bytes) before the writer and the
+# summary see them: each batch costs those a dozen pyarrow calls, and at 50 rows a page the
+# calls cost more than the rows (2.6 of 5 seconds on a 100,000-item job, while threads fetch).
+# Past 2 MB a batch only adds to the peak memory (40 MB more at 8 MB, on 20 KB items).
+_JOINED_ROWS = 2_000
+_JOINED_BYTES = 2 << 20
 
 
 class ConnectionOptions(TypedDict, total=False):
@@ -172,12 +180,12 @@ def _write(
     progress.start(total_items=expected, total_pages=pages)
     with atomic_output(path) as sink:
         writer = open_writer(fmt, sink, escape_formulas=escape_formulas)
-        for batch in iter_batches(
+        page_batches = iter_batches(
             client, job, page_size=connection.page_size, concurrency=connection.concurrency
-        ):
+        )
+        for batch in _joined(page_batches, progress):
             writer.write(batch)
             builder.add(batch)
-            progress.advance(batch.num_rows)
         writer.close()
     return builder.build(
         job_id=job.job_id,
@@ -185,6 +193,21 @@ def _write(
         requests=client.stats.to_dict(),
         output={"path": str(path), "format": fmt},
     )
+
+
+def _joined(pages: Iterable[pa.RecordBatch], progress: Progress) -> Iterator[pa.RecordBatch]:
+    """Consecutive page batches joined into batches of about ``_JOINED_ROWS`` rows, in order."""
+    pending: list[pa.RecordBatch] = []
+    rows = size = 0
+    for batch in pages:
+        progress.advance(batch.num_rows)
+        pending.append(batch)
+        rows, size = rows + batch.num_rows, size + batch.nbytes
+        if rows >= _JOINED_ROWS or size >= _JOINED_BYTES:
+            yield pa.concat_batches(pending, memory_pool=PAGE_POOL)
+            pending, rows, size = [], 0, 0
+    if pending:
+        yield pa.concat_batches(pending, memory_pool=PAGE_POOL)
 
 
 def _write_side_files(

@@ -24,13 +24,15 @@ Example (against the bundled emulator):
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import pyarrow as pa
 
@@ -169,14 +171,13 @@ class _PageReader:
             job_id=self.job_id,
             page=number,
         )
-        if isinstance(body, pa.RecordBatch):
-            indexes = body.column("input_index").to_pylist()
+        if isinstance(body, _Read):
             return PageBatch(
                 job_id=self.job_id,
                 page=number,
                 page_size=self.page_size,
-                indexes=indexes,
-                arrow=body,
+                indexes=body.indexes,
+                arrow=body.batch,
             )
         page = ResultPage.from_response(
             body, job_id=self.job_id, page=number, page_size=self.page_size
@@ -189,13 +190,20 @@ class _PageReader:
             items=page.results,
         )
 
-    def _decode(self, content: bytes, url: str) -> pa.RecordBatch | Any:
+    def _decode(self, content: bytes, url: str) -> _Read | Any:
         if self.declines < _DECLINES_BEFORE_GIVING_UP:
-            batch = read_page_batch(content, self.job_id)
-            if batch is not None:
-                return batch
+            read = read_page_batch(content, self.job_id)
+            if read is not None:
+                return _Read(*read)
             self.declines += 1
         return decode_json(content, url)
+
+
+class _Read(NamedTuple):
+    """A page that pyarrow's reader took (a parsed JSON body is any other value)."""
+
+    batch: pa.RecordBatch
+    indexes: list[int]
 
 
 def fetch_page_batch(client: ApiClient, job_id: str, *, page: int, page_size: int) -> PageBatch:
@@ -251,20 +259,29 @@ def _proven_pages(
         )
     ledger = _Ledger(job.job_id, expected, page_size)
     page_count = max(1, math.ceil(expected / page_size))
-    last: P | None = None
-    for last in _pages_in_order(fetch, page_count, concurrency):
-        yield ledger.accept(_reread_until_consistent(fetch, last, ledger, rereads))
-    number = page_count
     # The response carries no page count: a full last page means one more must be asked for.
-    while last is not None and len(last.input_indexes()) == page_size:
-        number += 1
-        last = fetch(number)
-        if last.input_indexes():
-            yield ledger.accept(_reread_until_consistent(fetch, last, ledger, rereads))
+    # When the counters say the last page is full, that one is asked for with the others,
+    # rather than one round trip after them.
+    probe = int(expected > 0 and expected % page_size == 0)
+    pages = _pages_in_order(fetch, page_count + probe, concurrency)
+    with contextlib.closing(pages):
+        last: P | None = None
+        for page in itertools.islice(pages, page_count):
+            last = ledger.accept(_reread_until_consistent(fetch, page, ledger, rereads))
+            yield last
+        number = page_count
+        while last is not None and len(last.input_indexes()) == page_size:
+            number += 1
+            probed = next(pages, None)  # the probe, if it was asked for with the others
+            last = probed if probed is not None else fetch(number)
+            if last.input_indexes():
+                yield ledger.accept(_reread_until_consistent(fetch, last, ledger, rereads))
     ledger.prove_whole()
 
 
-def _pages_in_order(fetch: Callable[[int], P], page_count: int, concurrency: int) -> Iterator[P]:
+def _pages_in_order(
+    fetch: Callable[[int], P], page_count: int, concurrency: int
+) -> Generator[P, None, None]:
     """Fetch pages 1..page_count with a bounded pool, yielding them in page order."""
     # Two pages per worker ahead: workers never wait for the consumer, and memory holds at
     # most that many pages, whatever the size of the job.

@@ -1,0 +1,270 @@
+"""The benchmark run: emulators up, every contender measured per scenario, emulators down.
+
+A scenario is one generated job served with one latency. Each contender runs in a child
+process of its own (see :mod:`bench.measure`), interleaved with the others over the
+repetitions so that a noisy moment does not fall on one contender only; the tables show
+the median of the repetitions.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from bench import measure
+from bench.jobs import API_KEY, JOBS, JobSpec
+
+BATCH_EXPORT = "batch-export"
+PANDAS = "pandas script"
+NETWORK = "network floor"
+COMPUTE = "compute floor"
+CONTENDERS = (BATCH_EXPORT, PANDAS, NETWORK, COMPUTE)
+_ROOT = Path(__file__).resolve().parent.parent
+_READY_TIMEOUT = 120.0  # generating the 100,000-item job takes a few seconds
+_STOP_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One job at one latency, and who runs against it."""
+
+    job: JobSpec
+    latency_ms: float
+    contenders: tuple[str, ...] = CONTENDERS
+    concurrency: int | None = None  # None: the run's concurrency
+
+    @property
+    def name(self) -> str:
+        width = f" c={self.concurrency}" if self.concurrency is not None else ""
+        return f"{self.job.job_id}@{self.latency_ms:g}ms{width}"
+
+
+@dataclass
+class Result:
+    """Every repetition of one contender in one scenario."""
+
+    runs: list[measure.Run] = field(default_factory=list)
+    timed: list[float] = field(default_factory=list)  # a floor's own timed part
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def seconds(self) -> float:
+        return statistics.median(run.seconds for run in self.runs)
+
+    @property
+    def peak_rss_mb(self) -> float:
+        return statistics.median(run.peak_rss_mb for run in self.runs)
+
+    @property
+    def timed_seconds(self) -> float | None:
+        return statistics.median(self.timed) if self.timed else None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run measures."""
+
+    scenarios: tuple[Scenario, ...]
+    repetitions: int
+    concurrency: int
+    decoders_job: JobSpec
+
+    def concurrency_of(self, scenario: Scenario) -> int:
+        return scenario.concurrency if scenario.concurrency is not None else self.concurrency
+
+
+def plan(*, quick: bool, concurrency: int) -> Plan:
+    """The default run (about 5 minutes) or the quick one (under a minute)."""
+    md1k, md10k, md100k, html = (JOBS[n] for n in ("md1k", "md10k", "md100k", "html10k"))
+    # Latency does not change the compute floor: it is measured at 0 ms only.
+    online = (BATCH_EXPORT, PANDAS, NETWORK)
+    if quick:
+        scenarios = (Scenario(md1k, 0), Scenario(md10k, 0), Scenario(md10k, 30, online))
+        return Plan(scenarios, 1, concurrency, md10k)
+    scenarios = (
+        Scenario(md1k, 0),
+        Scenario(md10k, 0),
+        Scenario(md10k, 30, online),
+        Scenario(md100k, 0),
+        Scenario(html, 0),
+        Scenario(html, 30, online),
+        # How the width of the pool plays on two cores shared with the emulator.
+        *(Scenario(md100k, 0, (BATCH_EXPORT, NETWORK), c) for c in (2, 4) if c != concurrency),
+    )
+    return Plan(scenarios, 3, concurrency, md100k)
+
+
+@contextmanager
+def emulator(job_ids: list[str], latency_ms: float, workdir: Path) -> Iterator[str]:
+    """An emulator process serving ``job_ids``; yields its base URL, stops it on exit."""
+    ready = workdir / f"ready-{latency_ms:g}"
+    command = [sys.executable, "-m", "bench.jobs", *job_ids]
+    command += ["--latency-ms", str(latency_ms), "--ready-file", str(ready)]
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, env=_env())
+    try:
+        deadline = time.monotonic() + _READY_TIMEOUT
+        while not ready.exists():
+            if process.poll() is not None:
+                raise RuntimeError(f"the emulator exited with {process.returncode}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the emulator was not ready after {_READY_TIMEOUT:g} s")
+            time.sleep(0.05)
+        yield ready.read_text(encoding="utf-8").strip()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=_STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _env(**extra: str) -> dict[str, str]:
+    """The children's environment: this one, with the repository importable (bench.*)."""
+    env = dict(os.environ, **extra)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def _command(
+    contender: str, scenario: Scenario, base_url: str, out: Path, concurrency: int
+) -> list[str]:
+    job = scenario.job
+    if contender == BATCH_EXPORT:
+        return [
+            sys.executable, "-m", "batch_export", "export", job.job_id, "-o", str(out),
+            "--quiet", "--concurrency", str(concurrency),
+        ]  # fmt: skip
+    if contender == PANDAS:
+        script = Path(__file__).with_name("baseline_pandas.py")
+        return [sys.executable, str(script), base_url, job.job_id, str(out)]
+    floor = "network" if contender == NETWORK else "compute"
+    return [
+        sys.executable, "-m", "bench.floors", floor, base_url, job.job_id, str(job.items),
+        "--concurrency", str(concurrency), "--output", str(out),
+    ]  # fmt: skip
+
+
+def _check(contender: str, scenario: Scenario, run: measure.Run, out: Path) -> str | None:
+    """Why a run does not count, or None: it must exit 0 and write every row."""
+    if run.exit_code != 0:
+        return f"exit {run.exit_code}: {run.stderr.strip()[-300:]}"
+    if contender in (BATCH_EXPORT, PANDAS, COMPUTE):
+        rows = pq.ParquetFile(out).metadata.num_rows
+        if rows != scenario.job.items:
+            return f"wrote {rows} rows, expected {scenario.job.items}"
+    return None
+
+
+def _measure_once(
+    contender: str, scenario: Scenario, base_url: str, workdir: Path, concurrency: int
+) -> tuple[measure.Run, str | None]:
+    out = workdir / f"{scenario.name}-{contender.replace(' ', '-')}.parquet"
+    out.unlink(missing_ok=True)
+    env = _env(SCRAPER_API_BASE_URL=base_url, GEONODE_SCRAPER_API_KEY=API_KEY)
+    run = measure.run(_command(contender, scenario, base_url, out, concurrency), env=env)
+    problem = _check(contender, scenario, run, out)
+    out.unlink(missing_ok=True)
+    return run, problem
+
+
+def execute(
+    the_plan: Plan, *, log: bool = True
+) -> tuple[dict[str, dict[str, Result]], dict[str, object]]:
+    """Run every scenario's contenders; return the results by scenario and contender, and
+    the decoders' and start-up figures."""
+    results: dict[str, dict[str, Result]] = {
+        s.name: {c: Result() for c in s.contenders} for s in the_plan.scenarios
+    }
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        workdir = Path(tmp)
+        latencies = sorted({s.latency_ms for s in the_plan.scenarios})
+        with _emulators(the_plan, latencies, workdir) as urls:
+            for repetition in range(1, the_plan.repetitions + 1):
+                for scenario in the_plan.scenarios:
+                    for contender in scenario.contenders:
+                        run, problem = _measure_once(
+                            contender,
+                            scenario,
+                            urls[scenario.latency_ms],
+                            workdir,
+                            the_plan.concurrency_of(scenario),
+                        )
+                        _record(results[scenario.name][contender], contender, run, problem)
+                        if log:
+                            _log(
+                                f"{repetition}/{the_plan.repetitions}",
+                                scenario,
+                                contender,
+                                run,
+                                problem,
+                            )
+            extras = _decoders(the_plan, urls[0.0])
+    extras["startup"] = _startup(the_plan.repetitions)
+    return results, extras
+
+
+def _record(result: Result, contender: str, run: measure.Run, problem: str | None) -> None:
+    if problem is not None:
+        result.errors.append(problem)
+        return
+    result.runs.append(run)
+    if contender in (NETWORK, COMPUTE):
+        result.timed.append(float(run.json_line()["seconds"]))
+
+
+def _log(
+    repetition: str, scenario: Scenario, contender: str, run: measure.Run, problem: str | None
+) -> None:
+    outcome = problem or f"{run.seconds:6.2f} s {run.peak_rss_mb:7.0f} MB"
+    print(
+        f"[{repetition}] {scenario.name:18s} {contender:14s} {outcome}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+@contextmanager
+def _emulators(the_plan: Plan, latencies: list[float], workdir: Path) -> Iterator[dict[float, str]]:
+    """One emulator process per latency, each serving the jobs of its scenarios."""
+    urls: dict[float, str] = {}
+    with ExitStack() as stack:
+        for latency in latencies:
+            job_ids = {s.job.job_id for s in the_plan.scenarios if s.latency_ms == latency}
+            if latency == 0.0:
+                job_ids.add(the_plan.decoders_job.job_id)
+            urls[latency] = stack.enter_context(emulator(sorted(job_ids), latency, workdir))
+        yield urls
+
+
+def _startup(repetitions: int) -> dict[str, float]:
+    """The CLI's start-up alone: the interpreter and ``import batch_export.cli``."""
+    runs = [
+        measure.run([sys.executable, "-c", "import batch_export.cli"], env=_env())
+        for _ in range(repetitions)
+    ]
+    return {
+        "seconds": statistics.median(run.seconds for run in runs),
+        "peak_rss_mb": statistics.median(run.peak_rss_mb for run in runs),
+    }
+
+
+def _decoders(the_plan: Plan, base_url: str) -> dict[str, object]:
+    job = the_plan.decoders_job
+    env = _env()
+    command = [sys.executable, "-m", "bench.decoders", base_url, job.job_id, str(job.items)]
+    run = measure.run(command, env=env)
+    if run.exit_code != 0:
+        return {"error": run.stderr.strip()[-300:]}
+    return {"job": job.job_id, **run.json_line()}
