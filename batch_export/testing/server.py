@@ -63,6 +63,7 @@ class RequestRecord:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # eight clients connecting at once overflow the default of 5
 
     def __init__(self, emulator: Emulator, port: int) -> None:
         self.emulator = emulator

@@ -39,7 +39,7 @@ from batch_export.schema import ITEM_SCHEMA
 __all__ = ["ROW_GROUP_BYTES", "ROW_GROUP_ROWS", "ParquetWriter"]
 
 ROW_GROUP_ROWS = 50_000
-ROW_GROUP_BYTES = 64 * 1024 * 1024
+ROW_GROUP_BYTES = 16 * 1024 * 1024  # larger groups cost memory on big pages, not speed
 
 # Page text is nearly always unique: a dictionary for it costs time and saves nothing.
 _NO_DICTIONARY = frozenset({"markdown", "html", "links", "extra"})
