@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlencode, urljoin, urlsplit
 
-import orjson
 import requests.utils
 import urllib3
 from urllib3.exceptions import (
@@ -56,7 +55,7 @@ from batch_export.errors import (
     RequestRejectedError,
     TransientApiError,
 )
-from batch_export.job import ResultPage
+from batch_export.job import ResultPage, decode_json
 from batch_export.retry import RETRY_STATUS, RetryPolicy, call_with_retries, parse_retry_after
 from batch_export.throttle import AdaptiveLimit
 
@@ -461,41 +460,6 @@ def _excerpt(text: str) -> str:
 
 def _opt(value: object) -> str | None:
     return None if value is None else str(value)
-
-
-def decode_json(content: bytes, url: str) -> Any:
-    """Parse a 200 answer's JSON ``content`` (from ``url``); JSON cut short is transient.
-
-    Example:
-
-        >>> decode_json(b'{"results": []}', "http://127.0.0.1/v1/batch/j1")
-        {'results': []}
-    """
-    try:
-        return orjson.loads(content)
-    except orjson.JSONDecodeError:
-        pass
-    # orjson refuses invalid UTF-8 and lone surrogates, which scraped text can carry; the
-    # standard parser takes them once the bytes are made valid, and we clean what remains.
-    try:
-        return _valid_text(json.loads(content.decode("utf-8", errors="replace")))
-    except ValueError:
-        raise TransientApiError(
-            f"The API answered HTTP 200 with a body that is not valid JSON ({len(content)} bytes, "
-            "perhaps cut short).",
-            code="invalid_json",
-            url=url,
-        ) from None
-
-
-def _valid_text(value: Any) -> Any:
-    if isinstance(value, str):
-        return value.encode("utf-8", errors="surrogatepass").decode("utf-8", errors="replace")
-    if isinstance(value, list):
-        return [_valid_text(v) for v in value]
-    if isinstance(value, dict):
-        return {_valid_text(k): _valid_text(v) for k, v in value.items()}
-    return value
 
 
 def _shape(value: object) -> str:

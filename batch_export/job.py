@@ -19,12 +19,15 @@ Example:
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from batch_export.errors import ResponseShapeError
+import orjson
 
-__all__ = ["COUNTERS", "TERMINAL_STATUSES", "JobStatus", "ResultPage"]
+from batch_export.errors import ResponseShapeError, TransientApiError
+
+__all__ = ["COUNTERS", "TERMINAL_STATUSES", "JobStatus", "ResultPage", "decode_json"]
 
 TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
 COUNTERS: tuple[str, ...] = ("completed_urls", "failed_urls", "cancelled_urls", "pending_urls")
@@ -190,4 +193,39 @@ def _count(body: dict[str, Any], name: str, job_id: str) -> int | None:
             f"Expected `{name}` to be a non-negative integer for job {job_id}, got {value!r}.",
             job_id=job_id,
         )
+    return value
+
+
+def decode_json(content: bytes, url: str) -> Any:
+    """Parse a 200 answer's JSON ``content`` (from ``url``); JSON cut short is transient.
+
+    Example:
+
+        >>> decode_json(b'{"results": []}', "http://127.0.0.1/v1/batch/j1")
+        {'results': []}
+    """
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        pass
+    # orjson refuses invalid UTF-8 and lone surrogates, which scraped text can carry; the
+    # standard parser takes them once the bytes are made valid, and we clean what remains.
+    try:
+        return _valid_text(json.loads(content.decode("utf-8", errors="replace")))
+    except ValueError:
+        raise TransientApiError(
+            f"The API answered HTTP 200 with a body that is not valid JSON ({len(content)} bytes, "
+            "perhaps cut short).",
+            code="invalid_json",
+            url=url,
+        ) from None
+
+
+def _valid_text(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", errors="surrogatepass").decode("utf-8", errors="replace")
+    if isinstance(value, list):
+        return [_valid_text(v) for v in value]
+    if isinstance(value, dict):
+        return {_valid_text(k): _valid_text(v) for k, v in value.items()}
     return value
