@@ -1,5 +1,8 @@
 """batch-export: Geonode Scraper API batch jobs as analysis-ready tables.
 
+The public names load on first use (PEP 562), so that ``import batch_export`` and the CLI
+start without pyarrow, pandas or the HTTP stack; ``__all__`` lists them all.
+
 Example:
 
     >>> import batch_export
@@ -9,64 +12,103 @@ Example:
 
 from __future__ import annotations
 
+import importlib
+import sys
+import types
+import typing
+
 __version__ = "0.1.0"
 
-from batch_export.client import ApiClient
-from batch_export.errors import (
-    ApiError,
-    AuthenticationError,
-    BatchExportError,
-    IncompleteResultsError,
-    InsecureTransportError,
-    InvalidInputError,
-    ItemErrorsFound,
-    JobNotFinishedError,
-    JobNotFoundError,
-    OutputError,
-    RequestRejectedError,
-    ResponseShapeError,
-    RetriesExhaustedError,
-    SyncIncomplete,
-    TransientApiError,
-)
-from batch_export.export import Connection, export
-from batch_export.frame import iter_batches, read_export, read_job, read_jobs, summarize
-from batch_export.job import JobStatus
-from batch_export.report import render_report, write_report
-from batch_export.retry import RetryPolicy
-from batch_export.schema import ITEM_SCHEMA, SCHEMA_VERSION
-from batch_export.summary import Summary
+if typing.TYPE_CHECKING:
+    from batch_export.client import ApiClient
+    from batch_export.connection import Connection
+    from batch_export.errors import (
+        ApiError,
+        AuthenticationError,
+        BatchExportError,
+        IncompleteResultsError,
+        InsecureTransportError,
+        InvalidInputError,
+        ItemErrorsFound,
+        JobNotFinishedError,
+        JobNotFoundError,
+        OutputError,
+        RequestRejectedError,
+        ResponseShapeError,
+        RetriesExhaustedError,
+        SyncIncomplete,
+        TransientApiError,
+    )
+    from batch_export.export import export
+    from batch_export.frame import iter_batches, read_export, read_job, read_jobs, summarize
+    from batch_export.job import JobStatus
+    from batch_export.report import render_report, write_report
+    from batch_export.retry import RetryPolicy
+    from batch_export.schema import ITEM_SCHEMA, SCHEMA_VERSION
+    from batch_export.summary import Summary
 
-__all__ = [
-    "ITEM_SCHEMA",
-    "SCHEMA_VERSION",
-    "ApiClient",
-    "ApiError",
-    "AuthenticationError",
-    "BatchExportError",
-    "Connection",
-    "IncompleteResultsError",
-    "InsecureTransportError",
-    "InvalidInputError",
-    "ItemErrorsFound",
-    "JobNotFinishedError",
-    "JobNotFoundError",
-    "JobStatus",
-    "OutputError",
-    "RequestRejectedError",
-    "ResponseShapeError",
-    "RetriesExhaustedError",
-    "RetryPolicy",
-    "Summary",
-    "SyncIncomplete",
-    "TransientApiError",
-    "__version__",
-    "export",
-    "iter_batches",
-    "read_export",
-    "read_job",
-    "read_jobs",
-    "render_report",
-    "summarize",
-    "write_report",
-]
+# Where each public name lives; a name is imported from its module on first use.
+_HOMES: dict[str, str] = {
+    "ApiClient": "client",
+    "Connection": "connection",
+    **dict.fromkeys(
+        [
+            "ApiError",
+            "AuthenticationError",
+            "BatchExportError",
+            "IncompleteResultsError",
+            "InsecureTransportError",
+            "InvalidInputError",
+            "ItemErrorsFound",
+            "JobNotFinishedError",
+            "JobNotFoundError",
+            "OutputError",
+            "RequestRejectedError",
+            "ResponseShapeError",
+            "RetriesExhaustedError",
+            "SyncIncomplete",
+            "TransientApiError",
+        ],
+        "errors",
+    ),
+    "export": "export",
+    **dict.fromkeys(["iter_batches", "read_export", "read_job", "read_jobs", "summarize"], "frame"),
+    "JobStatus": "job",
+    "render_report": "report",
+    "write_report": "report",
+    "RetryPolicy": "retry",
+    "ITEM_SCHEMA": "schema",
+    "SCHEMA_VERSION": "schema",
+    "Summary": "summary",
+}
+
+__all__ = sorted([*_HOMES, "__version__"])
+
+
+def __getattr__(name: str) -> typing.Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'batch_export' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"batch_export.{home}"), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_HOMES})
+
+
+class _Package(types.ModuleType):
+    """The package, whose ``export`` stays the function when ``batch_export.export`` loads.
+
+    Python sets a package's attribute to each submodule it loads; the submodule
+    ``batch_export.export`` would then hide the function of the same name.
+    """
+
+    def __setattr__(self, name: str, value: typing.Any) -> None:
+        if name == "export" and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -40,7 +40,14 @@ from batch_export.errors import OutputError
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
 
-__all__ = ["STALE_AFTER_SECONDS", "atomic_output", "check_writable", "clean_stale_temporaries"]
+__all__ = [
+    "STALE_AFTER_SECONDS",
+    "atomic_output",
+    "check_writable",
+    "clean_stale_temporaries",
+    "temporary_name",
+    "write_bytes",
+]
 
 log = logging.getLogger(__name__)
 
@@ -50,18 +57,22 @@ STALE_AFTER_SECONDS = 24 * 3600.0
 
 _MARKER = ".batch-export-"
 _BUFFER_SIZE = 1024 * 1024
+# Most file systems take names of at most 255 bytes; a temporary's name is the output's with
+# a prefix and a suffix, so the output's part is cut to leave room for them.
+_NAME_MAX = 255
 # Names of the temporaries this process is writing right now, which no cleanup may remove
 # (names, not paths: one folder can be spelled many ways, and the random part is unique).
 _LIVE: set[str] = set()
 
 
 @contextmanager
-def atomic_output(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+def atomic_output(path: str | os.PathLike[str], *, option: str = "-o") -> Iterator[BinaryIO]:
     """Yield a binary file that replaces ``path`` when the block ends without an exception.
 
     On any exception (``KeyboardInterrupt`` included) the temporary file is deleted and the
     exception re-raised; a previous file at ``path`` stays as it was. Stale temporaries of
-    ``path`` from killed runs are removed first.
+    ``path`` from killed runs are removed first. Messages name ``option`` as the way to
+    choose another path.
 
     Example:
 
@@ -73,9 +84,9 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
         '{"a":1}\\n'
     """
     destination = Path(path)
-    check_writable(destination)
+    check_writable(destination, option=option)
     clean_stale_temporaries(destination)
-    temporary, sink = _open_temporary(destination)
+    temporary, sink = _open_temporary(destination, option)
     _LIVE.add(temporary.name)
     try:
         yield sink
@@ -87,7 +98,43 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
         _LIVE.discard(temporary.name)
 
 
-def check_writable(path: str | os.PathLike[str]) -> None:
+def write_bytes(path: str | os.PathLike[str], data: bytes, *, option: str = "-o") -> None:
+    """Make the file at ``path`` hold ``data``, whole or not at all (see :func:`atomic_output`).
+
+    Example:
+
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "summary.json"
+        >>> write_bytes(path, b"{}")
+        >>> path.read_bytes()
+        b'{}'
+    """
+    with atomic_output(path, option=option) as sink:
+        sink.write(data)
+
+
+def temporary_name(name: str, tag: str) -> str:
+    """The hidden name of a temporary of ``name``, within the file system's name limit.
+
+    ``tag`` (a pid and a random part, at most 19 characters) makes it unique; the output's
+    name is cut, at a character boundary, so that the whole fits in 255 bytes.
+
+    Example:
+
+        >>> len(temporary_name("x" * 250 + ".parquet", "4194304-0a1b2c3d").encode()) <= 255
+        True
+    """
+    return f".{_stem(name)}{_MARKER}{tag}.tmp"
+
+
+def _stem(name: str) -> str:
+    """The part of an output's name that its temporaries carry (all of it, unless long)."""
+    room = _NAME_MAX - len(f".{_MARKER}{'9' * 10}-{'f' * 8}.tmp")
+    stem = name.encode("utf-8", errors="surrogateescape")[:room]
+    return stem.decode("utf-8", errors="ignore")
+
+
+def check_writable(path: str | os.PathLike[str], *, option: str = "-o") -> None:
     """Raise :class:`OutputError` unless a file can be written at ``path``.
 
     Checks that the folder exists, is a folder and is writable, and that ``path`` is not a
@@ -101,7 +148,7 @@ def check_writable(path: str | os.PathLike[str]) -> None:
         batch_export.errors.OutputError: Output folder '/no/such/folder' does not exist: \
 create it first or choose another -o path.
     """
-    problem = _output_problem(Path(path))
+    problem = _output_problem(Path(path), option)
     if problem is not None:
         raise OutputError(problem)
 
@@ -125,7 +172,7 @@ def clean_stale_temporaries(
     destination = Path(path)
     folder = destination.parent
     pattern = re.compile(
-        rf"\.{re.escape(destination.name)}{re.escape(_MARKER)}(\d+)-[0-9a-z_]+\.tmp\Z"
+        rf"\.{re.escape(_stem(destination.name))}{re.escape(_MARKER)}(\d+)-[0-9a-z_]+\.tmp\Z"
     )
     removed: list[str] = []
     try:
@@ -182,39 +229,39 @@ class _TemporarySink(io.BufferedWriter):
             raise _output_error(self.destination, error) from error
 
 
-def _output_problem(destination: Path) -> str | None:
+def _output_problem(destination: Path, option: str) -> str | None:
     """What makes ``destination`` unwritable, as a message for the user; None if nothing."""
     folder = destination.parent
     try:
         if destination.is_dir():
             example = destination / "export.parquet"
-            return f"Output path '{destination}' is a folder: name a file in it, e.g. -o {example}."
+            return f"Output path '{destination}' is a folder: name a file in it, e.g. {option} {example}."
         if destination.exists() and not destination.is_file():
             return (
                 f"Output path '{destination}' is not a regular file (a device or pipe?): "
-                "choose another -o path."
+                f"choose another {option} path."
             )
         if not folder.exists():
             return (
                 f"Output folder '{folder}' does not exist: "
-                "create it first or choose another -o path."
+                f"create it first or choose another {option} path."
             )
         if not folder.is_dir():
-            return f"Output folder '{folder}' is not a folder: choose another -o path."
+            return f"Output folder '{folder}' is not a folder: choose another {option} path."
     except OSError as error:
-        return _output_error(destination, error).message
+        return _output_error(destination, error, option).message
     if not os.access(folder, os.W_OK | os.X_OK):
         return (
             f"Output folder '{folder}' is not writable: "
-            "change its permissions or choose another -o path."
+            f"change its permissions or choose another {option} path."
         )
     return None
 
 
-def _open_temporary(destination: Path) -> tuple[Path, _TemporarySink]:
+def _open_temporary(destination: Path, option: str) -> tuple[Path, _TemporarySink]:
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     for _ in range(100):
-        name = f".{destination.name}{_MARKER}{os.getpid()}-{secrets.token_hex(4)}.tmp"
+        name = temporary_name(destination.name, f"{os.getpid()}-{secrets.token_hex(4)}")
         temporary = destination.parent / name
         try:
             # 0o666 lets the umask decide, as for any new file (mkstemp would force 0o600).
@@ -222,7 +269,7 @@ def _open_temporary(destination: Path) -> tuple[Path, _TemporarySink]:
         except FileExistsError:
             continue
         except OSError as error:
-            raise _output_error(destination, error) from error
+            raise _output_error(destination, error, option) from error
         return temporary, _TemporarySink(io.FileIO(descriptor, "wb"), destination)
     raise OutputError(f"Cannot create a temporary file beside '{destination}': too many exist.")
 
@@ -294,9 +341,9 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _output_error(destination: Path, error: OSError) -> OutputError:
+def _output_error(destination: Path, error: OSError, option: str = "-o") -> OutputError:
     reason = error.strerror or str(error)
     return OutputError(
         f"Cannot write '{destination}': {reason}. "
-        "Nothing was changed there: fix the cause or choose another -o path."
+        f"Nothing was changed there: fix the cause or choose another {option} path."
     )

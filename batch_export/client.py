@@ -3,8 +3,24 @@
 Every request to the API goes through :class:`ApiClient`. It translates urllib3's and the
 server's failures into the error tree (:mod:`batch_export.errors`) here and nowhere else,
 retries what may pass (:mod:`batch_export.retry`), lowers concurrency on 429
-(:mod:`batch_export.throttle`), and guards the API key: never printed, never sent over plain
-http to a host other than loopback, never sent along a redirect to another host.
+(:mod:`batch_export.throttle`), and bounds what the server controls
+(:mod:`batch_export.transport`): a total deadline per request (``timeout``, also the bound of
+each read) and a maximum answer size, on the wire and decompressed (``max_response_bytes``,
+64 MiB by default; the CLI's ``--max-response-mb``).
+
+The API key:
+
+- A key with a control character (a trailing CR or LF included) or a non-ASCII character is
+  refused at once with :class:`InvalidInputError`, whose message does not show it.
+- It is never sent in clear text to a host other than loopback: a plain ``http://`` base URL
+  elsewhere is refused (:class:`InsecureTransportError`) unless ``allow_insecure_http``; a
+  loopback base URL never goes through a proxy (``HTTP_PROXY`` is ignored for it), and an
+  https one goes through a proxy only inside a CONNECT tunnel. It is never sent along a
+  redirect to another origin.
+- Every error the client raises is scrubbed of it: any run of the text that contains 8 or more
+  consecutive characters of the key (the whole key, when it is shorter than 8 characters, in
+  what the server wrote) becomes ``<hidden>``, in ``str(error)``, ``error.message``, ``url``,
+  ``code`` and ``correlation_id``, before the text is cut to an excerpt.
 
 It speaks HTTP through urllib3, the library under requests: a page costs half the CPU time
 there (0.25 ms against 0.47 ms here), and pages are fetched by threads that share the GIL
@@ -17,54 +33,63 @@ Example:
     >>> client = ApiClient(base_url="http://127.0.0.1:9", api_key="k")
     >>> client
     ApiClient(base_url='http://127.0.0.1:9', api_key=<hidden>)
+    >>> try:
+    ...     ApiClient(base_url="http://127.0.0.1:9", api_key="secret-key\\n")
+    ... except InvalidInputError as error:
+    ...     print(error.exit_code, "secret" in str(error))
+    2 False
 """
 
 from __future__ import annotations
 
-import json
+import math
 import os
 import random
 import re
 import threading
 import time
-import warnings
 from collections import Counter
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests.utils
 import urllib3
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    DecodeError,
-    DependencyWarning,
-    NewConnectionError,
-    ProtocolError,
-    ReadTimeoutError,
-)
-from urllib3.exceptions import HTTPError as Urllib3Error
 
 from batch_export.errors import (
     ApiError,
-    AuthenticationError,
+    BatchExportError,
     InsecureTransportError,
     InvalidInputError,
-    JobNotFoundError,
     RequestRejectedError,
     TransientApiError,
 )
 from batch_export.job import ResultPage, decode_json
-from batch_export.retry import RETRY_STATUS, RetryPolicy, call_with_retries, parse_retry_after
+from batch_export.refusal import API_KEY_ENV, refusal
+from batch_export.retry import RetryPolicy, call_with_retries
+from batch_export.secret import check_api_key, redact, scrub
 from batch_export.throttle import AdaptiveLimit
+from batch_export.transport import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    TRANSPORT_ERRORS,
+    Deadline,
+    discard,
+    is_loopback,
+    network_error,
+    pool_for,
+    read_body,
+    read_prefix,
+)
 
 __all__ = [
     "API_KEY_ENV",
     "BASE_URL_ENV",
     "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_RESPONSE_BYTES",
     "ApiClient",
     "RequestStats",
+    "check_api_key",
     "check_job_id",
     "decode_json",
     "redact",
@@ -74,11 +99,8 @@ T = TypeVar("T")
 
 DEFAULT_BASE_URL = "https://scraper.geonode.io"
 BASE_URL_ENV = "SCRAPER_API_BASE_URL"
-API_KEY_ENV = "GEONODE_SCRAPER_API_KEY"
 _JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
-_LOOPBACK = re.compile(r"^(localhost|127(\.\d{1,3}){3}|::1|\[::1\])$")
 _MAX_REDIRECTS = 5
-_EXCERPT = 200
 _REDIRECTS = (301, 302, 303, 307, 308)
 _HEADERS = {
     "Accept": "application/json",
@@ -94,18 +116,12 @@ def check_job_id(job_id: str) -> str:
     before any request is made.
     """
     if not isinstance(job_id, str) or not _JOB_ID.fullmatch(job_id):
+        shown = repr(job_id)[:80] if isinstance(job_id, str) else type(job_id).__name__
         raise InvalidInputError(
-            f"Job id {job_id!r} is not a plain identifier: use the `job_id` that POST /v1/batch "
+            f"Job id {shown} is not a plain identifier: use the `job_id` that POST /v1/batch "
             "returned (letters, digits, '-' and '_', e.g. 9d7b2c8e-8a4b-4c10-9af3-65f4f8f6c019)."
         )
     return job_id
-
-
-def redact(text: str, secret: str | None) -> str:
-    """``text`` with every occurrence of ``secret`` hidden."""
-    if not secret:
-        return text
-    return text.replace(secret, "<hidden>")
 
 
 class RequestStats:
@@ -137,7 +153,9 @@ class ApiClient:
     """A client of the status endpoints, safe to share between threads.
 
     Options are keyword-only; ``base_url`` and ``api_key`` default to the environment
-    (``SCRAPER_API_BASE_URL``, ``GEONODE_SCRAPER_API_KEY``). ``sleep`` is injected so that
+    (``SCRAPER_API_BASE_URL``, ``GEONODE_SCRAPER_API_KEY``). ``timeout`` bounds each request
+    as a whole (connect, headers, body) and each read within it; ``max_response_bytes``
+    bounds an answer's body, on the wire and decompressed. ``sleep`` is injected so that
     retry tests take no time.
     """
 
@@ -150,22 +168,29 @@ class ApiClient:
         timeout: float = 60.0,
         concurrency: int = 8,
         allow_insecure_http: bool = False,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         sleep: Callable[[float], None] = time.sleep,
         on_retry: Callable[[TransientApiError, float], None] | None = None,
     ) -> None:
+        self._api_key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
+        if self._api_key:
+            check_api_key(self._api_key)
         self.base_url = _check_base_url(
             base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL,
             allow_insecure_http=allow_insecure_http,
         )
-        self._api_key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
         self.retry = retry or RetryPolicy()
-        self.timeout = timeout
+        self.timeout = _positive("timeout", timeout, "--request-timeout")
+        self.max_response_bytes = int(
+            _positive("max_response_bytes", max_response_bytes, "--max-response-mb")
+        )
         self.limit = AdaptiveLimit(concurrency)
         self.stats = RequestStats()
         self._sleep = sleep
         self._on_retry = on_retry
         self._rng = random.Random()
-        self._http, self._headers = _pool_for(self.base_url, pool_size=concurrency)
+        self._http = pool_for(self.base_url, pool_size=concurrency)
+        self._headers = _headers_for(self.base_url)
 
     def __repr__(self) -> str:
         return f"ApiClient(base_url={self.base_url!r}, api_key=<hidden>)"
@@ -181,8 +206,17 @@ class ApiClient:
         self._http.clear()
 
     def redact(self, text: str) -> str:
-        """``text`` with this client's API key hidden."""
-        return redact(text, self._api_key)
+        """``text`` with this client's API key, and any long piece of it, hidden."""
+        return redact(text, self._api_key, short_too=False)
+
+    @contextmanager
+    def _scrubbing(self) -> Iterator[None]:
+        """Let no error leave with the key, or a long piece of it, in its text."""
+        try:
+            yield
+        except BatchExportError as error:
+            scrub(error, self._api_key)
+            raise
 
     def fetch_page(self, job_id: str, *, page: int, page_size: int) -> ResultPage:
         """``GET /v1/batch/{job_id}?page=&page_size=``, retried, as a :class:`ResultPage`."""
@@ -190,7 +224,8 @@ class ApiClient:
         body = self.get_json(
             f"/v1/batch/{job_id}", {"page": page, "page_size": page_size}, job_id=job_id, page=page
         )
-        return ResultPage.from_response(body, job_id=job_id, page=page, page_size=page_size)
+        with self._scrubbing():
+            return ResultPage.from_response(body, job_id=job_id, page=page, page_size=page_size)
 
     def list_jobs(self, *, page: int, page_size: int = 50) -> dict[str, Any]:
         """``GET /v1/batch/jobs?page=&page_size=``: one page of the account's jobs."""
@@ -226,7 +261,7 @@ class ApiClient:
 
         ``decode`` runs inside each attempt, so a body it cannot read (it raises
         :class:`TransientApiError`, as :func:`decode_json` does for JSON cut short) is asked
-        for again like a dropped connection.
+        for again like a dropped connection. Errors leave without the key in their text.
         """
         if not self._api_key:
             raise InvalidInputError(
@@ -236,14 +271,20 @@ class ApiClient:
 
         def attempt(number: int) -> T:
             try:
-                return self._attempt(url, params, decode)
+                with self._scrubbing():
+                    return self._attempt(url, params, decode)
             except ApiError as error:
                 error.job_id, error.page, error.attempt = job_id, page, number
                 raise
 
-        return call_with_retries(
-            attempt, policy=self.retry, sleep=self._sleep, rng=self._rng, on_retry=self._retrying
-        )
+        with self._scrubbing():
+            return call_with_retries(
+                attempt,
+                policy=self.retry,
+                sleep=self._sleep,
+                rng=self._rng,
+                on_retry=self._retrying,
+            )
 
     def _retrying(self, error: TransientApiError, delay: float) -> None:
         reason = str(error.http_status) if error.http_status else (error.code or "network")
@@ -252,18 +293,30 @@ class ApiClient:
             self._on_retry(error, delay)
 
     def _attempt(self, url: str, params: dict[str, Any], decode: Callable[[bytes, str], T]) -> T:
-        with self.limit.slot():
+        with self.limit.slot(), Deadline.watch(self.timeout) as deadline:
             self.stats.count_request()
-            response, url = self._send(url, params)
-            content = _read_body(response, url)
-        if response.status == 429:
-            self.limit.throttled()
+            response, url = self._send(url, params, deadline)
+            if response.status == 200:
+                limit = self.max_response_bytes
+                content = read_body(response, url, limit=limit, deadline=deadline)
+            else:
+                prefix = read_prefix(response)
         if response.status != 200:
-            raise _refusal(response, content, url)
+            if response.status == 429:
+                self.limit.throttled()
+            raise refusal(
+                response.status,
+                prefix,
+                url,
+                retry_after=_header(response, "Retry-After"),
+                redact=lambda text: redact(text, self._api_key),
+            )
         self.limit.succeeded()
         return decode(content, url)
 
-    def _send(self, url: str, params: dict[str, Any]) -> tuple[urllib3.BaseHTTPResponse, str]:
+    def _send(
+        self, url: str, params: dict[str, Any], deadline: Deadline
+    ) -> tuple[urllib3.BaseHTTPResponse, str]:
         """Send the GET and read the headers; the body is read by the caller, in the slot.
 
         Returns the answer and the full URL that gave it (after any same-origin redirect).
@@ -276,193 +329,88 @@ class ApiClient:
                     url,
                     fields=params,
                     headers=headers,
-                    timeout=self.timeout,
+                    timeout=urllib3.Timeout(connect=deadline.remaining(), read=self.timeout),
                     retries=False,
                     redirect=False,
                     preload_content=False,
                 )
-            except (Urllib3Error, OSError) as error:
-                raise _network_error(error, url) from None
-            if response.status not in _REDIRECTS or "Location" not in response.headers:
+            except TRANSPORT_ERRORS as error:
+                raise network_error(error, url, deadline=deadline) from None
+            location = _header(response, "Location")
+            if response.status not in _REDIRECTS or location is None:
                 return response, f"{url}?{urlencode(params)}" if params else url
-            response.drain_conn()
-            response.release_conn()
-            url, params = _same_origin_redirect(url, response), {}
+            discard(response)
+            url, params = _same_origin_redirect(url, location, response.status), {}
         raise RequestRejectedError(f"The API redirected more than {_MAX_REDIRECTS} times.", url=url)
 
 
-def _pool_for(base_url: str, *, pool_size: int) -> tuple[urllib3.PoolManager, dict[str, str]]:
-    """One keep-alive pool for ``base_url``, and the headers every request carries.
-
-    Every request goes to the same origin (redirects elsewhere are refused), so what
-    requests would read from the environment for each request is read once, for
-    ``base_url``, with requests' own functions: the proxy, the CA bundle, ``~/.netrc``.
-    """
+def _headers_for(base_url: str) -> dict[str, str]:
+    """The headers every request carries: with ``~/.netrc``'s login for the host, if any."""
     headers = dict(_HEADERS)
     netrc = requests.utils.get_netrc_auth(base_url)
     if netrc:
         headers.update(urllib3.util.make_headers(basic_auth=":".join(netrc)))
-    tls: dict[str, Any] = {}
-    if base_url.startswith("https:"):
-        bundle = (
-            os.environ.get("REQUESTS_CA_BUNDLE")
-            or os.environ.get("CURL_CA_BUNDLE")
-            or requests.utils.DEFAULT_CA_BUNDLE_PATH
+    return headers
+
+
+def _header(response: urllib3.BaseHTTPResponse, name: str) -> str | None:
+    """One header's value, None when absent; a repeated header's values are joined by urllib3."""
+    value = response.headers.get(name)
+    return None if value is None else str(value)[:1000]
+
+
+def _positive(name: str, value: float, option: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInputError(f"Expected a number for {name} ({option}), got {value!r}.")
+    if not math.isfinite(value) or value <= 0:
+        raise InvalidInputError(
+            f"Expected a positive, finite number for {name} ({option}), got {value!r}."
         )
-        tls = {"ca_cert_dir" if Path(bundle).is_dir() else "ca_certs": bundle}
-    proxies = requests.utils.get_environ_proxies(base_url)
-    proxy = requests.utils.select_proxy(base_url, proxies)
-    options: dict[str, Any] = {"num_pools": 1, "maxsize": pool_size, **tls}
-    if not proxy:
-        return urllib3.PoolManager(**options), headers
-    if proxy.lower().startswith("socks"):
-        try:
-            with warnings.catch_warnings():  # urllib3 warns before it fails without PySocks
-                warnings.simplefilter("ignore", DependencyWarning)
-                from urllib3.contrib.socks import SOCKSProxyManager
-        except ImportError:
-            raise InvalidInputError(
-                f"The proxy {_without_credentials(proxy)} is a SOCKS proxy: install PySocks "
-                "(pip install 'urllib3[socks]') to use it."
-            ) from None
-        return SOCKSProxyManager(proxy, **options), headers
-    user, password = requests.utils.get_auth_from_url(proxy)
-    proxy_headers = None
-    if user:
-        proxy_headers = urllib3.util.make_headers(proxy_basic_auth=f"{user}:{password}")
-    return urllib3.ProxyManager(proxy, proxy_headers=proxy_headers, **options), headers
-
-
-def _without_credentials(url: str) -> str:
-    """``url`` without the user and password it may carry."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
-
-
-def _read_body(response: urllib3.BaseHTTPResponse, url: str) -> bytes:
-    """The whole body; a connection that fails midway is transient. Frees the connection."""
-    try:
-        return response.read()
-    except (Urllib3Error, OSError) as error:
-        raise _network_error(error, url, reading=True) from None
-    finally:
-        response.release_conn()
+    return value
 
 
 def _check_base_url(base_url: str, *, allow_insecure_http: bool) -> str:
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(base_url)
+        scheme, host = parts.scheme, parts.hostname
+        parts.port  # noqa: B018  (a port that is not a number raises here, not mid-request)
+    except ValueError:
+        scheme, host = "", None
+    if scheme not in ("http", "https") or not host:
         raise InvalidInputError(
-            f"Base URL {base_url!r} is not an http(s) URL: pass --base-url like "
+            f"Base URL {base_url[:200]!r} is not an http(s) URL: pass --base-url like "
             f"{DEFAULT_BASE_URL} (or set {BASE_URL_ENV})."
         )
-    if parts.scheme == "http" and not _LOOPBACK.match(parts.hostname) and not allow_insecure_http:
+    if scheme == "http" and not is_loopback(host) and not allow_insecure_http:
         raise InsecureTransportError(
-            f"Refusing to send the API key in clear text to {parts.hostname} over http: "
+            f"Refusing to send the API key in clear text to {host} over http: "
             "use an https:// base URL, or pass --allow-insecure-http if you accept the risk."
         )
     return base_url.rstrip("/")
 
 
-def _same_origin_redirect(url: str, response: urllib3.BaseHTTPResponse) -> str:
-    target = urljoin(url, response.headers.get("Location", ""))
-    before, after = urlsplit(url), urlsplit(target)
+def _same_origin_redirect(url: str, location: str, status: int) -> str:
+    try:
+        target = urljoin(url, location)
+        before, after = urlsplit(url), urlsplit(target)
+    except ValueError:
+        raise RequestRejectedError(
+            f"The API redirected (HTTP {status}) to a Location that is not a URL.",
+            url=url,
+            http_status=status,
+        ) from None
     if (before.scheme, before.netloc) != (after.scheme, after.netloc):
         raise RequestRejectedError(
-            f"The API redirected to another host ({after.scheme}://{after.netloc}); batch-export "
-            "does not send your API key there. If the API has moved, pass the new --base-url.",
+            f"The API redirected to another host ({after.scheme}://{after.hostname}); "
+            "batch-export does not send your API key there. If the API has moved, pass the new "
+            "--base-url.",
             url=url,
-            http_status=response.status,
+            http_status=status,
         )
     return target
 
 
-def _network_error(error: BaseException, url: str, *, reading: bool = False) -> TransientApiError:
-    if isinstance(error, ReadTimeoutError):
-        what = "did not answer in time"
-    elif isinstance(error, NewConnectionError):
-        what = "dropped or refused the connection"
-    elif isinstance(error, ConnectTimeoutError):
-        what = "could not connect in time"
-    elif isinstance(error, DecodeError):
-        what = "sent a body that could not be decoded"
-    elif isinstance(error, ProtocolError | OSError):
-        what = "cut the answer short" if reading else "dropped or refused the connection"
-    else:
-        what = "failed at the HTTP level"
-    return TransientApiError(
-        f"The API at {urlsplit(url).netloc} {what} ({type(error).__name__}).",
-        code="network",
-        url=url,
-    )
-
-
-def _refusal(response: urllib3.BaseHTTPResponse, content: bytes, url: str) -> ApiError:
-    status = response.status
-    code, message, correlation_id = _error_fields(content)
-    said = f"HTTP {status}: {message}" + (
-        f"; correlation id {correlation_id}" if correlation_id else ""
-    )
-    context: dict[str, Any] = {
-        "code": code,
-        "correlation_id": correlation_id,
-        "http_status": status,
-        "url": url,
-    }
-    if status in RETRY_STATUS:
-        hint = parse_retry_after(response.headers.get("Retry-After"))
-        return TransientApiError(f"The API answered {said}.", retry_after=hint, **context)
-    if status in (401, 403):
-        return AuthenticationError(
-            f"The API rejected the API key ({said}): check --api-key or {API_KEY_ENV}.", **context
-        )
-    if status == 404:
-        return JobNotFoundError(
-            f"The API has no such job ({said}): check the job id and the base URL; "
-            "the provider may no longer keep old jobs.",
-            **context,
-        )
-    return RequestRejectedError(f"The API refused the request ({said}).", **context)
-
-
-def _error_fields(content: bytes) -> tuple[str | None, str, str | None]:
-    """The API's own ``code``, ``message`` and ``correlation_id``, or an excerpt of the body."""
-    try:
-        body = json.loads(content)
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        if isinstance(body.get("detail"), list):
-            problems = [
-                f"{'.'.join(str(p) for p in d.get('loc', []))}: {d.get('msg')}"
-                for d in body["detail"]
-                if isinstance(d, dict)
-            ]
-            return "validation_error", "; ".join(problems) or "validation error", None
-        if "message" in body or "code" in body:
-            message = str(body.get("message") or body.get("code"))
-            cid = body.get("correlation_id")
-            return _opt(body.get("code")), _excerpt(message), _opt(cid)
-    return None, _excerpt(_body_text(content)) or "(empty body)", None
-
-
-def _body_text(content: bytes) -> str:
-    text = content.decode("utf-8", errors="replace")
-    text = re.sub(r"<(script|style)\b.*?</\1>", " ", text, flags=re.S | re.I)
-    return re.sub(r"<[^>]+>", " ", text)
-
-
-def _excerpt(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= _EXCERPT else flat[: _EXCERPT - 3] + "..."
-
-
-def _opt(value: object) -> str | None:
-    return None if value is None else str(value)
-
-
 def _shape(value: object) -> str:
     if isinstance(value, dict):
-        return "an object with keys " + ", ".join(sorted(map(str, value))[:8])
+        return "an object with keys " + ", ".join(sorted(map(str, value))[:8])[:200]
     return type(value).__name__

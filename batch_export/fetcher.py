@@ -1,15 +1,19 @@
 """Wait for a job to finish, then read every page of its results, proven whole.
 
 :func:`wait_for_job` polls the status endpoint with a growing interval until the job reaches
-a terminal status (or the timeout passes). :func:`iter_page_batches` reads the pages of a
-finished job concurrently, yields them in page order as Arrow record batches, and proves the
-result whole: each ``input_index`` exactly once, and as many items as the job's finished
-counters say. A page that comes back inconsistent (short, too long, repeating an index) is
-re-read a bounded number of times; then the export fails with :class:`IncompleteResultsError`,
-never a shorter file. :func:`iter_result_pages` does the same with the items as parsed JSON.
+a terminal status (or the timeout passes). :func:`iter_pages` reads the pages of a finished
+job concurrently, yields them in page order, and proves the result whole: each
+``input_index`` exactly once, and as many items as the job's finished counters say. A page
+that comes back inconsistent (short, too long, repeating an index) is re-read a bounded
+number of times; then the read fails with :class:`IncompleteResultsError`, never a shorter
+result.
 
-Pages are read into Arrow in the worker threads, where pyarrow's JSON reader runs without the
-GIL (see :func:`batch_export.flatten.read_page_batch`); the main thread only checks and writes.
+The fetcher knows HTTP and the API's answers, not what the pages become: the caller passes
+a ``decode(content, url, page)`` that turns a page's bytes into any object with a ``page``
+number and ``input_indexes()``. It runs in the fetching threads, so a decoder that releases
+the GIL (pyarrow's JSON reader, see :class:`batch_export.flatten.PageDecoder`) decodes pages
+in parallel with the fetching. :func:`iter_result_pages` is the same road with the items as
+parsed JSON (:class:`~batch_export.job.ResultPage`).
 
 Example (against the bundled emulator):
 
@@ -18,7 +22,7 @@ Example (against the bundled emulator):
     >>> with Emulator(jobs=[generate_job(job_id="j1", items=120)], api_key="k") as emu:
     ...     client = ApiClient(base_url=emu.base_url, api_key="k")
     ...     job = wait_for_job(client, "j1")
-    ...     sum(p.batch().num_rows for p in iter_page_batches(client, job, page_size=50))
+    ...     sum(len(p.results) for p in iter_result_pages(client, job, page_size=50))
     120
 """
 
@@ -31,34 +35,30 @@ import time
 from collections import Counter
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
-import pyarrow as pa
-
-from batch_export.client import ApiClient, check_job_id, decode_json
+from batch_export.api import MAX_PAGE_SIZE
+from batch_export.client import ApiClient, check_job_id
 from batch_export.errors import IncompleteResultsError, JobNotFinishedError, ResponseShapeError
-from batch_export.flatten import flatten_items, read_page_batch
-from batch_export.job import JobStatus, ResultPage
+from batch_export.job import JobStatus, ResultPage, decode_json
 
 __all__ = [
     "MAX_PAGE_SIZE",
-    "PageBatch",
+    "Page",
+    "PageDecoder",
     "WaitPolicy",
-    "fetch_page_batch",
-    "iter_page_batches",
+    "fetch_page",
+    "iter_pages",
     "iter_result_pages",
+    "read_status",
     "wait_for_job",
 ]
 
-MAX_PAGE_SIZE = 50
 _SHOWN_INDEXES = 10
-# After this many pages of a job that pyarrow's reader could not take (undocumented fields,
-# most likely on every page), the rest go straight to the general road.
-_DECLINES_BEFORE_GIVING_UP = 3
 
 
-class _Page(Protocol):
+class Page(Protocol):
     """What the ledger needs of a page: its number and its items' indexes."""
 
     @property
@@ -67,7 +67,9 @@ class _Page(Protocol):
     def input_indexes(self) -> list[int]: ...
 
 
-P = TypeVar("P", bound=_Page)
+P = TypeVar("P", bound=Page)
+PageDecoder = Callable[[bytes, str, int], P]
+"""``decode(content, url, page)``: a 200 answer's bytes as a page object, in a fetching thread."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,15 +97,41 @@ def wait_for_job(
 
     With ``wait=False`` an unfinished job raises :class:`JobNotFinishedError` at once.
     """
+    job, _ = read_status(
+        client, job_id, wait=wait, policy=policy, sleep=sleep, clock=clock, on_poll=on_poll
+    )
+    return job
+
+
+def read_status(
+    client: ApiClient,
+    job_id: str,
+    *,
+    wait: bool = True,
+    policy: WaitPolicy | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    on_poll: Callable[[JobStatus], None] | None = None,
+    first_page_size: int = 1,
+) -> tuple[JobStatus, ResultPage | None]:
+    """:func:`wait_for_job`, also returning page 1 when the first look found the job finished.
+
+    The first look asks for ``first_page_size`` items: for a job that is finished already
+    (the common case), that answer is page 1 of its results, one round trip saved; later
+    polls ask for one item only.
+    """
     policy = policy or WaitPolicy()
     deadline = None if policy.timeout is None else clock() + policy.timeout
     interval = policy.first_interval
+    page_size = first_page_size
     while True:
-        job = client.fetch_page(job_id, page=1, page_size=1).job
+        page = client.fetch_page(job_id, page=1, page_size=page_size)
+        job = page.job
         if on_poll is not None:
             on_poll(job)
         if job.is_terminal:
-            return job
+            return job, page if page_size == first_page_size else None
+        page_size = 1
         if not wait:
             raise JobNotFinishedError(
                 f"Job {job_id} is still {job.status} ({_progress(job)}): rerun later, "
@@ -126,106 +154,40 @@ def _progress(job: JobStatus) -> str:
     return f"{job.finished_items} of {job.total_urls if job.total_urls is not None else '?'} done"
 
 
-@dataclass(frozen=True, kw_only=True)
-class PageBatch:
-    """One page of a job's results, on its way to becoming a record batch of the item schema.
-
-    A page that pyarrow's reader took holds its batch already; any other page holds its parsed
-    items, flattened by :meth:`batch` in the consumer's thread, after the completeness checks,
-    so that errors come in the same order whichever road the page took.
-    """
-
-    job_id: str
-    page: int
-    page_size: int
-    indexes: list[int] = field(repr=False)
-    arrow: pa.RecordBatch | None = field(default=None, repr=False)
-    items: list[dict[str, Any]] | None = field(default=None, repr=False)
-
-    def input_indexes(self) -> list[int]:
-        """The ``input_index`` of each item, in the page's order."""
-        return self.indexes
-
-    def batch(self) -> pa.RecordBatch:
-        """The page's rows; raises :class:`ResponseShapeError` for a value of a wrong type."""
-        if self.arrow is not None:
-            return self.arrow
-        return flatten_items(self.job_id, self.items or [], page=self.page)
+def fetch_page(
+    client: ApiClient, job_id: str, decode: PageDecoder[P], *, page: int, page_size: int
+) -> P:
+    """``GET /v1/batch/{job_id}?page=&page_size=``, retried, decoded by ``decode``."""
+    check_job_id(job_id)
+    return client.get_decoded(
+        f"/v1/batch/{job_id}",
+        {"page": page, "page_size": page_size},
+        lambda content, url: decode(content, url, page),
+        job_id=job_id,
+        page=page,
+    )
 
 
-class _PageReader:
-    """Reads result pages of one job into :class:`PageBatch` objects, from any thread."""
-
-    def __init__(self, client: ApiClient, job_id: str, page_size: int) -> None:
-        self.client = client
-        self.job_id = check_job_id(job_id)
-        self.page_size = page_size
-        # Races between workers only make a page or two try pyarrow once more: harmless.
-        self.declines = 0
-
-    def __call__(self, number: int) -> PageBatch:
-        body = self.client.get_decoded(
-            f"/v1/batch/{self.job_id}",
-            {"page": number, "page_size": self.page_size},
-            self._decode,
-            job_id=self.job_id,
-            page=number,
-        )
-        if isinstance(body, _Read):
-            return PageBatch(
-                job_id=self.job_id,
-                page=number,
-                page_size=self.page_size,
-                indexes=body.indexes,
-                arrow=body.batch,
-            )
-        page = ResultPage.from_response(
-            body, job_id=self.job_id, page=number, page_size=self.page_size
-        )
-        return PageBatch(
-            job_id=self.job_id,
-            page=number,
-            page_size=self.page_size,
-            indexes=page.input_indexes(),
-            items=page.results,
-        )
-
-    def _decode(self, content: bytes, url: str) -> _Read | Any:
-        if self.declines < _DECLINES_BEFORE_GIVING_UP:
-            read = read_page_batch(content, self.job_id)
-            if read is not None:
-                return _Read(*read)
-            self.declines += 1
-        return decode_json(content, url)
-
-
-class _Read(NamedTuple):
-    """A page that pyarrow's reader took (a parsed JSON body is any other value)."""
-
-    batch: pa.RecordBatch
-    indexes: list[int]
-
-
-def fetch_page_batch(client: ApiClient, job_id: str, *, page: int, page_size: int) -> PageBatch:
-    """``GET /v1/batch/{job_id}?page=&page_size=``, retried, as a :class:`PageBatch`."""
-    return _PageReader(client, job_id, page_size)(page)
-
-
-def iter_page_batches(
+def iter_pages(
     client: ApiClient,
     job: JobStatus,
+    decode: PageDecoder[P],
     *,
     page_size: int = MAX_PAGE_SIZE,
     concurrency: int = 8,
     rereads: int = 2,
-) -> Iterator[PageBatch]:
+    first: P | None = None,
+) -> Iterator[P]:
     """Yield every page of a finished job's results in order, proven whole at the end.
 
-    The pages come as :class:`PageBatch` objects: ``page.batch()`` is a record batch of
-    :data:`~batch_export.schema.ITEM_SCHEMA`.
+    Each page is ``decode(content, url, page)`` of its answer. ``first``, when given, is
+    page 1 already read (see :func:`read_status`): it is not asked for again.
     """
-    reader = _PageReader(client, job.job_id, page_size)
-    yield from _proven_pages(reader, job, page_size, concurrency, rereads)
+
+    def fetch(number: int) -> P:
+        return fetch_page(client, job.job_id, decode, page=number, page_size=page_size)
+
+    yield from _proven_pages(fetch, job, page_size, concurrency, rereads, first)
 
 
 def iter_result_pages(
@@ -236,16 +198,24 @@ def iter_result_pages(
     concurrency: int = 8,
     rereads: int = 2,
 ) -> Iterator[ResultPage]:
-    """Yield every page of a finished job's results in order, proven whole at the end."""
+    """Yield every page of a finished job's results in order, as parsed JSON, proven whole."""
 
-    def fetch(number: int) -> ResultPage:
-        return client.fetch_page(job.job_id, page=number, page_size=page_size)
+    def decode(content: bytes, url: str, page: int) -> ResultPage:
+        body = decode_json(content, url)
+        return ResultPage.from_response(body, job_id=job.job_id, page=page, page_size=page_size)
 
-    yield from _proven_pages(fetch, job, page_size, concurrency, rereads)
+    yield from iter_pages(
+        client, job, decode, page_size=page_size, concurrency=concurrency, rereads=rereads
+    )
 
 
 def _proven_pages(
-    fetch: Callable[[int], P], job: JobStatus, page_size: int, concurrency: int, rereads: int
+    fetch: Callable[[int], P],
+    job: JobStatus,
+    page_size: int,
+    concurrency: int,
+    rereads: int,
+    first: P | None,
 ) -> Iterator[P]:
     """Fetch every page with ``fetch(number)``, check each against the ledger, yield in order."""
     if not 1 <= page_size <= MAX_PAGE_SIZE:
@@ -263,7 +233,7 @@ def _proven_pages(
     # When the counters say the last page is full, that one is asked for with the others,
     # rather than one round trip after them.
     probe = int(expected > 0 and expected % page_size == 0)
-    pages = _pages_in_order(fetch, page_count + probe, concurrency)
+    pages = _pages_in_order(fetch, page_count + probe, concurrency, first)
     with contextlib.closing(pages):
         last: P | None = None
         for page in itertools.islice(pages, page_count):
@@ -280,24 +250,35 @@ def _proven_pages(
 
 
 def _pages_in_order(
-    fetch: Callable[[int], P], page_count: int, concurrency: int
+    fetch: Callable[[int], P], page_count: int, concurrency: int, first: P | None
 ) -> Generator[P, None, None]:
     """Fetch pages 1..page_count with a bounded pool, yielding them in page order."""
+    start = 1
+    if first is not None:
+        yield first
+        start = 2
+    if start > page_count:
+        return
     # Two pages per worker ahead: workers never wait for the consumer, and memory holds at
-    # most that many pages, whatever the size of the job.
-    window = max(1, concurrency) * 2
-    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="page") as pool:
-        pending: dict[int, Future[P]] = {}
-        next_page = 1
-        try:
-            for number in range(1, page_count + 1):
-                while next_page <= page_count and len(pending) < window:
-                    pending[next_page] = pool.submit(fetch, next_page)
-                    next_page += 1
-                yield pending.pop(number).result()
-        finally:
-            for future in pending.values():
-                future.cancel()
+    # most that many pages, whatever the size of the job. No more workers than pages.
+    workers = max(1, min(concurrency, page_count - start + 1))
+    window = workers * 2
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="page")
+    pending: dict[int, Future[P]] = {}
+    next_page = start
+    interrupted = False
+    try:
+        for number in range(start, page_count + 1):
+            while next_page <= page_count and len(pending) < window:
+                pending[next_page] = pool.submit(fetch, next_page)
+                next_page += 1
+            yield pending.pop(number).result()
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
+    finally:
+        # On Ctrl-C, do not wait for the requests in flight: the CLI exits at once.
+        pool.shutdown(wait=not interrupted, cancel_futures=True)
 
 
 def _reread_until_consistent(
@@ -323,7 +304,7 @@ class _Ledger:
     def expected_on(self, page: int) -> int:
         return max(0, min(self.page_size, self.expected - (page - 1) * self.page_size))
 
-    def problems(self, page: _Page) -> list[str]:
+    def problems(self, page: Page) -> list[str]:
         indexes = page.input_indexes()
         found: list[str] = []
         repeats = sorted(
@@ -370,11 +351,16 @@ class _Ledger:
         )
 
     def _gaps(self) -> list[int]:
-        """Indexes absent from 0..max seen; a guess only, since invalid URLs may hold places."""
+        """Indexes absent from 0..max seen; a guess only, since invalid URLs may hold places.
+
+        At most as many as are missing: the scan stops there, so it costs no more than the
+        counters say, whatever indexes the server sent.
+        """
         if len(self.seen) >= self.expected:
             return []
         top = max(max(self.seen, default=-1), self.expected - 1)
-        return [i for i in range(top + 1) if i not in self.seen][: self.expected - len(self.seen)]
+        absent = (i for i in range(top + 1) if i not in self.seen)
+        return list(itertools.islice(absent, self.expected - len(self.seen)))
 
 
 def _list(indexes: list[int]) -> str:

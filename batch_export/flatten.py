@@ -32,20 +32,24 @@ Example:
 from __future__ import annotations
 
 import functools
-import json
 from array import array
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 import pyarrow as pa
 import pyarrow.json as pa_json
 
 from batch_export.errors import ResponseShapeError
-from batch_export.job import COUNTERS
+from batch_export.job import COUNTERS, ResultPage, decode_json
 from batch_export.schema import DATA_FIELDS, ITEM_FIELDS, ITEM_SCHEMA, METADATA_FIELDS
+from batch_export.text import encode_json
 
-__all__ = ["PAGE_POOL", "flatten_items", "read_page_batch"]
+__all__ = ["PAGE_POOL", "PageBatch", "PageDecoder", "flatten_items", "read_page_batch"]
+
+# After this many pages of a job that pyarrow's reader could not take (undocumented fields,
+# most likely on every page), the rest go straight to the general road.
+_DECLINES_BEFORE_GIVING_UP = 3
 
 _ITEM_KNOWN = frozenset(ITEM_FIELDS)
 _DATA_KNOWN = frozenset(DATA_FIELDS)
@@ -67,6 +71,7 @@ _RESULTS_TYPE = pa.list_(_ITEM_TYPE)
 _TOKEN_FIELDS = ("tokens_charged_total", "tokens_reserved")
 _PAGE_SCHEMA = pa.schema(
     [
+        pa.field("job_id", pa.string()),
         pa.field("results", _RESULTS_TYPE),
         *(pa.field(name, pa.int64()) for name in ("total_urls", *COUNTERS)),
         pa.field("token_summary", pa.struct([(name, pa.int64()) for name in _TOKEN_FIELDS])),
@@ -77,7 +82,7 @@ _PAGE_SCHEMA = pa.schema(
 _PARSE_OPTIONS = pa_json.ParseOptions(
     explicit_schema=_PAGE_SCHEMA, unexpected_field_behavior="infer", newlines_in_values=True
 )
-_COUNTER_FIELDS = [field.name for field in _PAGE_SCHEMA if field.name != "results"]
+_HEADER_FIELDS = [field.name for field in _PAGE_SCHEMA if field.name != "results"]
 _BOM = b"\xef\xbb\xbf"
 _MAX_BLOCK = (1 << 31) - 1  # pyarrow reads a page as one block, whose size is an int32
 
@@ -102,7 +107,7 @@ def read_page_batch(content: bytes, job_id: str) -> tuple[pa.RecordBatch, list[i
     """The items of one status response read from its JSON bytes by pyarrow, or None.
 
     Returns the batch with its items' ``input_index`` values, in order. None means "take the
-    general road" (:func:`batch_export.client.decode_json`, then :func:`flatten_items`): the
+    general road" (:func:`batch_export.job.decode_json`, then :func:`flatten_items`): the
     body is not one JSON object, is not valid UTF-8, has an item field the schema does not
     know or a value of another type, an item without a non-negative ``input_index``, or job
     counters that are not non-negative integers. For every page it takes, the batch equals
@@ -125,7 +130,8 @@ def read_page_batch(content: bytes, job_id: str) -> tuple[pa.RecordBatch, list[i
     # Each pyarrow call costs microseconds and a trip through the GIL: the few header values
     # are checked in Python, in one conversion.
     results = table.column("results").chunk(0)
-    if results.null_count or not _counts(table.select(_COUNTER_FIELDS).to_pylist()[0]):
+    header = table.select(_HEADER_FIELDS).to_pylist()[0]
+    if results.null_count or not _header_fits(header, job_id):
         return None
     items = results.flatten()
     if items.null_count:
@@ -143,7 +149,13 @@ def read_page_batch(content: bytes, job_id: str) -> tuple[pa.RecordBatch, list[i
     return batch, indexes
 
 
-def _counts(header: dict[str, Any]) -> bool:
+def _header_fits(header: dict[str, Any], job_id: str) -> bool:
+    """The answer is of the job asked for, and its counters are non-negative integers.
+
+    Any other answer takes the general road, whose checks name what is wrong.
+    """
+    if header.pop("job_id") not in (None, job_id):
+        return False
     tokens = header.pop("token_summary") or {}
     values = [*header.values(), *(tokens.get(name) for name in _TOKEN_FIELDS)]
     return all(value is None or value >= 0 for value in values)
@@ -177,6 +189,75 @@ def _repeated(text: str, count: int) -> pa.Array:
 @functools.lru_cache(maxsize=8)
 def _nulls(count: int) -> pa.Array:
     return pa.nulls(count, pa.string())
+
+
+@dataclass(frozen=True, kw_only=True)
+class PageBatch:
+    """One page of a job's results, on its way to becoming a record batch of the item schema.
+
+    A page that pyarrow's reader took holds its batch already; any other page holds its parsed
+    items, flattened by :meth:`batch` in the consumer's thread, after the completeness checks,
+    so that errors come in the same order whichever road the page took.
+    """
+
+    job_id: str
+    page: int
+    indexes: list[int] = field(repr=False)
+    arrow: pa.RecordBatch | None = field(default=None, repr=False)
+    items: list[dict[str, Any]] | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_result_page(cls, page: ResultPage) -> PageBatch:
+        """A page parsed by the general road (:class:`~batch_export.job.ResultPage`)."""
+        return cls(
+            job_id=page.job.job_id,
+            page=page.page,
+            indexes=page.input_indexes(),
+            items=page.results,
+        )
+
+    def input_indexes(self) -> list[int]:
+        """The ``input_index`` of each item, in the page's order."""
+        return self.indexes
+
+    def batch(self) -> pa.RecordBatch:
+        """The page's rows; raises :class:`ResponseShapeError` for a value of a wrong type."""
+        if self.arrow is not None:
+            return self.arrow
+        return flatten_items(self.job_id, self.items or [], page=self.page)
+
+
+class PageDecoder:
+    """Turns a status answer's bytes into a :class:`PageBatch`, in the fetching threads.
+
+    pyarrow's reader first (it runs without the GIL); the general road for a page it does
+    not take, and for every page once it has declined a few (a job whose items carry
+    undocumented fields has them on every page).
+
+    >>> decode = PageDecoder("j1", page_size=50)
+    >>> page = decode(b'{"job_id": "j1", "results": [{"input_index": 3}]}', "u", 1)
+    >>> page.indexes, page.batch().num_rows
+    ([3], 1)
+    """
+
+    def __init__(self, job_id: str, *, page_size: int) -> None:
+        self.job_id = job_id
+        self.page_size = page_size
+        # Races between workers only make a page or two try pyarrow once more: harmless.
+        self.declines = 0
+
+    def __call__(self, content: bytes, url: str, page: int) -> PageBatch:
+        if self.declines < _DECLINES_BEFORE_GIVING_UP:
+            read = read_page_batch(content, self.job_id)
+            if read is not None:
+                batch, indexes = read
+                return PageBatch(job_id=self.job_id, page=page, indexes=indexes, arrow=batch)
+            self.declines += 1
+        body = decode_json(content, url)
+        result = ResultPage.from_response(
+            body, job_id=self.job_id, page=page, page_size=self.page_size
+        )
+        return PageBatch.from_result_page(result)
 
 
 def flatten_items(
@@ -220,10 +301,7 @@ def _extra(item: dict[str, Any], data: dict[str, Any], metadata: dict[str, Any])
         extra["data"] = {key: data[key] for key in sorted(unknown_data)}
     if unknown_metadata:
         extra["metadata"] = {key: metadata[key] for key in sorted(unknown_metadata)}
-    try:
-        return orjson.dumps(extra, option=orjson.OPT_NON_STR_KEYS).decode()
-    except TypeError:  # integers past 64 bits, which the standard encoder takes
-        return json.dumps(extra, ensure_ascii=False, separators=(",", ":"))
+    return encode_json(extra).decode("utf-8", errors="replace")
 
 
 def _column(

@@ -29,7 +29,6 @@ Example (against the bundled emulator):
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Hashable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Unpack
@@ -37,17 +36,15 @@ from typing import TYPE_CHECKING, Any, Unpack
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from batch_export.client import ApiClient, check_job_id
+from batch_export.client import check_job_id
+from batch_export.connection import Connection, ConnectionOptions
 from batch_export.errors import InvalidInputError
-from batch_export.export import Connection, ConnectionOptions
-from batch_export.export import iter_batches as iter_page_batches
-from batch_export.fetcher import WaitPolicy, wait_for_job
 from batch_export.job import JobStatus
+from batch_export.pipeline import open_job
 from batch_export.progress import Progress
-from batch_export.readback import PANDAS_ATTRS, read_export_table
-from batch_export.schema import ITEM_SCHEMA
+from batch_export.readback import PANDAS_ATTRS, export_format, read_export_table
+from batch_export.schema import ITEM_SCHEMA, job_header
 from batch_export.summary import Summary, SummaryBuilder
-from batch_export.writers import resolve_format
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -128,22 +125,23 @@ def iter_batches(
     progress: bool | None = True,
     **options: Unpack[ConnectionOptions],
 ) -> Iterator[pa.RecordBatch]:
-    """Yield the job's items as Arrow record batches of the item schema, one per page.
+    """Yield the job's items as Arrow record batches of the item schema, in page order.
 
-    Only a few pages are held at a time, whatever the job's size; options as
-    :func:`read_job`. A bad job id or base URL is reported at once, the API's answers as you
-    iterate.
+    Pages are joined into batches of up to about 2,000 rows; only a few are held at a time,
+    whatever the job's size. Options as :func:`read_job`. A bad job id or base URL is
+    reported at once, the API's answers as you iterate.
 
     >>> from batch_export.testing import Emulator, generate_job
     >>> with Emulator(jobs=[generate_job(job_id="j1", items=120)], api_key="k") as emu:
     ...     batches = iter_batches("j1", base_url=emu.base_url, api_key="k", progress=False)
     ...     [batch.num_rows for batch in batches]
-    [50, 50, 20]
+    [120]
     """
     connection = Connection(**options)
-    # Built now, so that a bad job id, base URL or key is reported before the first next().
-    client = connection.client()
-    return _stream(client, check_job_id(job_id), connection, Progress(enabled=progress))
+    check_job_id(job_id)
+    # Built now, so that a bad base URL or key is reported before the first next().
+    connection.client().close()
+    return _stream(job_id, connection, Progress(enabled=progress))
 
 
 def read_export(path: str | os.PathLike[str], *, format: str | None = None) -> pd.DataFrame:
@@ -191,8 +189,10 @@ def summarize(
     """
     if isinstance(df_or_path, str | os.PathLike):
         table = read_export_table(df_or_path, format=format)
-        output = {"path": str(df_or_path), "format": resolve_format(df_or_path, format)}
-        return _summary_of(table, job=None, output=output)
+        output = {"path": str(df_or_path), "format": export_format(df_or_path, format)}
+        # A Parquet export carries its job's header: the summary gets the job's own figures.
+        header = job_header(table.schema.metadata)
+        return _summary_of(table, job=_job_from(header), output=output)
     table = _from_frame(df_or_path)
     return _summary_of(table, job=_job_from_attrs(df_or_path.attrs, table), output={})
 
@@ -200,53 +200,14 @@ def summarize(
 def _read_table(
     job_id: str, connection: Connection, bar: Progress
 ) -> tuple[pa.Table, JobStatus, Summary]:
-    builder = SummaryBuilder()
-    batches = []
-    with connection.client() as client:
-        job = _wait(client, job_id, connection, bar)
-        for batch in _batches(client, job, connection, bar):
-            builder.add(batch)
-            batches.append(batch)
-        stats = client.stats.to_dict()
-    summary = builder.build(job_id=job.job_id, job=job, requests=stats)
-    return pa.Table.from_batches(batches, schema=ITEM_SCHEMA), job, summary
+    with open_job(job_id, connection=connection, progress=bar) as stream:
+        table = pa.Table.from_batches(list(stream), schema=ITEM_SCHEMA)
+    return table, stream.job, stream.summary()
 
 
-def _stream(
-    client: ApiClient, job_id: str, connection: Connection, bar: Progress
-) -> Iterator[pa.RecordBatch]:
-    with client:
-        job = _wait(client, job_id, connection, bar)
-        yield from _batches(client, job, connection, bar)
-
-
-def _wait(client: ApiClient, job_id: str, connection: Connection, bar: Progress) -> JobStatus:
-    try:
-        return wait_for_job(
-            client,
-            job_id,
-            wait=connection.wait,
-            policy=WaitPolicy(timeout=connection.timeout),
-            on_poll=bar.poll,
-        )
-    except BaseException:
-        bar.close()
-        raise
-
-
-def _batches(
-    client: ApiClient, job: JobStatus, connection: Connection, bar: Progress
-) -> Iterator[pa.RecordBatch]:
-    pages = math.ceil((job.expected_items or 0) / connection.page_size)
-    bar.start(total_items=job.expected_items, total_pages=pages)
-    try:
-        for batch in iter_page_batches(
-            client, job, page_size=connection.page_size, concurrency=connection.concurrency
-        ):
-            bar.advance(batch.num_rows)
-            yield batch
-    finally:
-        bar.close()
+def _stream(job_id: str, connection: Connection, bar: Progress) -> Iterator[pa.RecordBatch]:
+    with open_job(job_id, connection=connection, progress=bar) as stream:
+        yield from stream
 
 
 def _to_frame(table: pa.Table) -> pd.DataFrame:
@@ -293,6 +254,11 @@ def _job_from_attrs(attrs: Mapping[Hashable, Any], table: pa.Table) -> JobStatus
     if not (isinstance(figures, dict) and figures.get("job_id") == job_ids[0]):
         jobs = attrs.get("jobs")
         figures = jobs.get(job_ids[0]) if isinstance(jobs, dict) else None
+    return _job_from(figures)
+
+
+def _job_from(figures: object) -> JobStatus | None:
+    """A job's status from its ``to_dict()`` figures, or None when they do not fit."""
     if not isinstance(figures, dict):
         return None
     try:

@@ -8,6 +8,15 @@ Fields the API documents may be missing or null: they become None, except where 
 needs them (``results``), which is a :class:`ResponseShapeError`. Fields it does not
 document are kept in ``extra``, never dropped.
 
+Nothing in an answer is trusted: a ``job_id`` other than the one asked for is refused (the
+API, or something in front of it, answered for another job); counters are integers between 0
+and :data:`MAX_JOB_ITEMS` (the API takes at most 1,000 URLs a job; the bound is generous and
+keeps a hostile counter from costing memory), token counts at most :data:`MAX_TOKENS`; each
+documented field has its JSON type, and short texts (status, timestamps) at most
+:data:`MAX_TEXT` characters; ``batch_config`` and undocumented fields nest at most
+:data:`MAX_DEPTH` levels deep. Anything else is one :class:`ResponseShapeError` sentence
+naming the field.
+
 Example:
 
     >>> body = {"job_id": "j1", "status": "completed", "total_urls": 2, "completed_urls": 1,
@@ -20,14 +29,33 @@ Example:
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
+from typing import Any, TypeVar
 
 import orjson
 
 from batch_export.errors import ResponseShapeError, TransientApiError
 
-__all__ = ["COUNTERS", "TERMINAL_STATUSES", "JobStatus", "ResultPage", "decode_json"]
+__all__ = [
+    "COUNTERS",
+    "MAX_DEPTH",
+    "MAX_JOB_ITEMS",
+    "MAX_TEXT",
+    "MAX_TOKENS",
+    "TERMINAL_STATUSES",
+    "JobStatus",
+    "ResultPage",
+    "decode_json",
+]
+
+T = TypeVar("T")
+
+MAX_JOB_ITEMS = 1_000_000
+MAX_TOKENS = 2**53 - 1  # the largest integer every JSON reader keeps exact
+MAX_TEXT = 1000
+MAX_DEPTH = 64
+_SHOWN = 60
 
 TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
 COUNTERS: tuple[str, ...] = ("completed_urls", "failed_urls", "cancelled_urls", "pending_urls")
@@ -92,7 +120,8 @@ class JobStatus:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict, with the API's own names (``token_summary`` flattened)."""
-        fields = asdict(self)
+        # Shallow: asdict() would copy `extra` recursively, and nesting is the server's choice.
+        fields = {f.name: getattr(self, f.name) for f in dataclass_fields(self)}
         fields["invalid_urls"] = list(self.invalid_urls)
         return fields
 
@@ -104,26 +133,28 @@ class JobStatus:
                 f"Expected a JSON object from the status endpoint, got {type(body).__name__}.",
                 job_id=job_id,
             )
-        tokens = body.get("token_summary")
-        tokens = tokens if isinstance(tokens, dict) else {}
+        _check_job_id(body.get("job_id"), job_id)
+        tokens = _object(body, "token_summary", job_id) or {}
         extra = {key: value for key, value in body.items() if key not in _KNOWN_FIELDS}
+        _check_depth(extra, "extra fields", job_id)
+        config = _object(body, "batch_config", job_id)
         extra_tokens = {k: v for k, v in tokens.items() if k not in _TOKEN_FIELDS}
         if extra_tokens:
             extra["token_summary"] = extra_tokens
         return cls(
-            job_id=_text(body.get("job_id")) or job_id,
-            status=_text(body.get("status")),
+            job_id=job_id,
+            status=_text(body, "status", job_id),
             total_urls=_count(body, "total_urls", job_id),
             completed_urls=_count(body, "completed_urls", job_id),
             failed_urls=_count(body, "failed_urls", job_id),
             cancelled_urls=_count(body, "cancelled_urls", job_id),
             pending_urls=_count(body, "pending_urls", job_id),
-            invalid_urls=tuple(str(url) for url in body.get("invalid_urls") or ()),
-            batch_config=body.get("batch_config"),
-            tokens_charged_total=_count(tokens, "tokens_charged_total", job_id),
-            tokens_reserved=_count(tokens, "tokens_reserved", job_id),
-            created_at=_text(body.get("created_at")),
-            completed_at=_text(body.get("completed_at")),
+            invalid_urls=_urls(body.get("invalid_urls"), job_id),
+            batch_config=_check_depth(config, "batch_config", job_id),
+            tokens_charged_total=_count(tokens, "tokens_charged_total", job_id, MAX_TOKENS),
+            tokens_reserved=_count(tokens, "tokens_reserved", job_id, MAX_TOKENS),
+            created_at=_text(body, "created_at", job_id),
+            completed_at=_text(body, "completed_at", job_id),
             extra=extra,
         )
 
@@ -147,8 +178,9 @@ class ResultPage:
         job = JobStatus.from_response(body, job_id=job_id)
         assert isinstance(body, dict)  # from_response has checked it
         results = body.get("results")
-        if not isinstance(results, list):
+        if not isinstance(results, list) or len(results) > MAX_JOB_ITEMS:
             got = "nothing" if results is None else type(results).__name__
+            got = f"{len(results)} items" if isinstance(results, list) else got
             raise ResponseShapeError(
                 f"Expected a `results` list in page {page} of job {job_id}, got {got}.",
                 job_id=job_id,
@@ -172,7 +204,7 @@ class ResultPage:
             if type(value) is not int or value < 0:
                 raise ResponseShapeError(
                     f"Expected an integer `input_index` in item {position} of page {self.page} "
-                    f"of job {self.job.job_id} (url {item.get('url')!r}), got {value!r}.",
+                    f"of job {self.job.job_id} (url {shown(item.get('url'))}), got {shown(value)}.",
                     job_id=self.job.job_id,
                     page=self.page,
                 )
@@ -180,17 +212,89 @@ class ResultPage:
         return indexes
 
 
-def _text(value: object) -> str | None:
-    return None if value is None else str(value)
+def shown(value: object) -> str:
+    """A value the server sent, for a message: escaped (``repr``) and cut short."""
+    if isinstance(value, str | int | float | bool) or value is None:
+        text = repr(value) if not isinstance(value, int) or abs(value) < 10**30 else "a huge int"
+    else:
+        text = f"a JSON {'object' if isinstance(value, dict) else 'array'}"
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 4] + "...'"
 
 
-def _count(body: dict[str, Any], name: str, job_id: str) -> int | None:
+def _check_job_id(answered: object, asked: str) -> None:
+    if answered is None or answered == asked:
+        return
+    raise ResponseShapeError(
+        f"The API answered for job {shown(answered)} when asked for job {shown(asked)}: "
+        "its answer cannot be used; check the base URL (a proxy or cache in front of the API "
+        "may mix up jobs).",
+        job_id=asked,
+    )
+
+
+def _text(body: dict[str, Any], name: str, job_id: str) -> str | None:
+    value = body.get(name)
+    if value is None or (isinstance(value, str) and len(value) <= MAX_TEXT):
+        return value
+    got = f"{len(value)} characters" if isinstance(value, str) else shown(value)
+    raise ResponseShapeError(
+        f"Expected `{name}` to be a string of at most {MAX_TEXT} characters for job {job_id}, "
+        f"got {got}.",
+        job_id=job_id,
+    )
+
+
+def _object(body: dict[str, Any], name: str, job_id: str) -> dict[str, Any] | None:
+    value = body.get(name)
+    if value is None or isinstance(value, dict):
+        return value
+    raise ResponseShapeError(
+        f"Expected `{name}` to be a JSON object for job {job_id}, got {shown(value)}.",
+        job_id=job_id,
+    )
+
+
+def _check_depth(value: T, name: str, job_id: str) -> T:
+    """``value`` if its arrays and objects nest at most :data:`MAX_DEPTH` deep (no recursion)."""
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            if depth >= MAX_DEPTH:
+                raise ResponseShapeError(
+                    f"Expected the {name} of job {job_id} to nest at most {MAX_DEPTH} levels "
+                    "deep; the answer nests deeper.",
+                    job_id=job_id,
+                )
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children)
+    return value
+
+
+def _urls(value: object, job_id: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if (
+        isinstance(value, list)
+        and len(value) <= MAX_JOB_ITEMS
+        and all(isinstance(url, str) for url in value)
+    ):
+        return tuple(value)
+    raise ResponseShapeError(
+        f"Expected `invalid_urls` to be a list of at most {MAX_JOB_ITEMS} strings for job "
+        f"{job_id}, got {shown(value)}.",
+        job_id=job_id,
+    )
+
+
+def _count(body: dict[str, Any], name: str, job_id: str, bound: int = MAX_JOB_ITEMS) -> int | None:
     value = body.get(name)
     if value is None:
         return None
-    if type(value) is not int or value < 0:
+    if type(value) is not int or not 0 <= value <= bound:
         raise ResponseShapeError(
-            f"Expected `{name}` to be a non-negative integer for job {job_id}, got {value!r}.",
+            f"Expected `{name}` to be an integer from 0 to {bound} for job {job_id}, "
+            f"got {shown(value)}.",
             job_id=job_id,
         )
     return value
@@ -198,6 +302,9 @@ def _count(body: dict[str, Any], name: str, job_id: str) -> int | None:
 
 def decode_json(content: bytes, url: str) -> Any:
     """Parse a 200 answer's JSON ``content`` (from ``url``); JSON cut short is transient.
+
+    Strict JSON only (``NaN`` and ``Infinity`` are not JSON); nesting deeper than the parsers
+    go (orjson stops at 1024 levels) is a :class:`ResponseShapeError`, never a RecursionError.
 
     Example:
 
@@ -211,7 +318,15 @@ def decode_json(content: bytes, url: str) -> Any:
     # orjson refuses invalid UTF-8 and lone surrogates, which scraped text can carry; the
     # standard parser takes them once the bytes are made valid, and we clean what remains.
     try:
-        return _valid_text(json.loads(content.decode("utf-8", errors="replace")))
+        return _valid_text(
+            json.loads(content.decode("utf-8", errors="replace"), parse_constant=_no_constant)
+        )
+    except RecursionError:
+        raise ResponseShapeError(
+            f"The API answered HTTP 200 with JSON nested too deep to read ({len(content)} "
+            "bytes): no status response is built so; check the base URL.",
+            url=url,
+        ) from None
     except ValueError:
         raise TransientApiError(
             f"The API answered HTTP 200 with a body that is not valid JSON ({len(content)} bytes, "
@@ -219,6 +334,10 @@ def decode_json(content: bytes, url: str) -> Any:
             code="invalid_json",
             url=url,
         ) from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # strict JSON, as orjson reads it
 
 
 def _valid_text(value: Any) -> Any:

@@ -30,13 +30,29 @@ import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from batch_export.errors import InvalidInputError
-from batch_export.schema import COLUMN_NAMES, ITEM_SCHEMA, LIST_COLUMNS
+from batch_export.schema import (
+    COLUMN_NAMES,
+    ITEM_SCHEMA,
+    JOB_METADATA_KEY,
+    LIST_COLUMNS,
+    TOOL_VERSION_KEY,
+)
 from batch_export.writers import resolve_format
 
-__all__ = ["PANDAS_ATTRS", "read_export_table"]
+__all__ = ["PANDAS_ATTRS", "export_format", "read_export_table"]
 
 PANDAS_ATTRS = b"PANDAS_ATTRS"
+_HEADER_KEYS = (JOB_METADATA_KEY.encode(), TOOL_VERSION_KEY.encode())
 _PANDAS_INDEX = re.compile(r"__index_level_\d+__")
+
+
+def export_format(path: str | os.PathLike[str], format: str | None = None) -> str:
+    """The format of the export at ``path``: ``format`` when given, else its extension's.
+
+    >>> export_format("items.ndjson")
+    'jsonl'
+    """
+    return resolve_format(str(path), format)
 
 
 def read_export_table(path: str | os.PathLike[str], *, format: str | None = None) -> pa.Table:
@@ -45,7 +61,7 @@ def read_export_table(path: str | os.PathLike[str], *, format: str | None = None
     The format comes from ``format`` or the path's extension; a file that is not an export
     of the item schema is an :class:`~batch_export.errors.InvalidInputError`.
     """
-    fmt = resolve_format(str(path), format)
+    fmt = export_format(path, format)
     try:
         fs, where = fsspec.core.url_to_fs(str(path))
         # pyarrow's CSV and JSON readers need each row within one block, and a scraped page
@@ -128,8 +144,10 @@ def _conform(table: pa.Table, path: str | os.PathLike[str]) -> pa.Table:
         conformed = table.cast(ITEM_SCHEMA)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as error:
         raise InvalidInputError(f"{path} has a column of an unexpected type: {error}") from None
-    # DataFrame.to_parquet stores df.attrs (the job's figures) here: keep them for the frame.
-    attrs = (table.schema.metadata or {}).get(PANDAS_ATTRS)
-    if attrs is None:
+    # Kept: the job's header of a Parquet export, and the df.attrs (the job's figures) that
+    # DataFrame.to_parquet stores.
+    found = table.schema.metadata or {}
+    kept = {key: found[key] for key in (PANDAS_ATTRS, *_HEADER_KEYS) if key in found}
+    if not kept:
         return conformed
-    return conformed.replace_schema_metadata({**(ITEM_SCHEMA.metadata or {}), PANDAS_ATTRS: attrs})
+    return conformed.replace_schema_metadata({**(ITEM_SCHEMA.metadata or {}), **kept})

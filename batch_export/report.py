@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import html
 import os
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from batch_export.atomic import atomic_output
-from batch_export.errors import OutputError
-from batch_export.summary import Summary
+from batch_export.atomic import write_bytes
+
+if TYPE_CHECKING:  # the summary imports the report for its notebook display, not the reverse
+    from batch_export.summary import Summary
 
 __all__ = ["render_fragment", "render_report", "write_report"]
 
@@ -104,11 +105,7 @@ def write_report(summary: Summary, path: str | os.PathLike[str]) -> None:
     >>> "<title>batch-export report: job j1</title>" in out.read_text(encoding="utf-8")
     True
     """
-    try:
-        with atomic_output(path) as sink:
-            sink.write(render_report(summary).encode("utf-8"))
-    except OSError as error:
-        raise OutputError(f"Cannot write the report {Path(path)}: {error.strerror}.") from None
+    write_bytes(path, render_report(summary).encode("utf-8"))
 
 
 def _e(value: object) -> str:

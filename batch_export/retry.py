@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable
@@ -45,6 +46,7 @@ RETRY_STATUS: frozenset[int] = frozenset({429, 500, 502, 503, 504})
 FINAL_STATUS: frozenset[int] = frozenset({400, 401, 402, 403, 404, 409, 422})
 
 T = TypeVar("T")
+_MAX_HEADER = 200
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,9 +89,11 @@ class RetryPolicy:
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
     """Seconds to wait from a ``Retry-After`` header, or None when there is no usable hint.
 
-    Accepts delta-seconds and HTTP dates; anything unparseable, zero or in the past is None.
+    Accepts delta-seconds and HTTP dates; anything unparseable, non-finite, longer than a
+    header value should be, zero or in the past is None. A finite hint of any size is capped
+    later, by :meth:`RetryPolicy.delay`.
     """
-    if value is None:
+    if value is None or len(value) > _MAX_HEADER:
         return None
     text = value.strip()
     try:
@@ -97,12 +101,12 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     except ValueError:
         try:
             when = parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=UTC)
+            seconds = (when - (now or datetime.now(UTC))).total_seconds()
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    if seconds != seconds or seconds <= 0:  # NaN or no wait asked
+    if not math.isfinite(seconds) or seconds <= 0:  # NaN, infinite, or no wait asked
         return None
     return seconds
 

@@ -17,16 +17,26 @@ Example:
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+from typing import Any
+
 import pyarrow as pa
+
+from batch_export.text import strict_json
 
 __all__ = [
     "COLUMN_NAMES",
     "DATA_FIELDS",
     "ITEM_FIELDS",
     "ITEM_SCHEMA",
+    "JOB_METADATA_KEY",
     "LIST_COLUMNS",
     "METADATA_FIELDS",
     "SCHEMA_VERSION",
+    "TOOL_VERSION_KEY",
+    "export_metadata",
+    "job_header",
 ]
 
 SCHEMA_VERSION = 1
@@ -67,3 +77,34 @@ DATA_FIELDS: tuple[str, ...] = ("markdown", "html", "links")
 METADATA_FIELDS: tuple[str, ...] = ("http_status", "duration_ms", "retry_count", "tokens_charged")
 
 LIST_COLUMNS: tuple[str, ...] = ("links",)
+
+# A Parquet export carries its job's header in the file's key-value metadata, so that the
+# file says which job it holds, its status and its tokens (``batch-export report`` reads it).
+JOB_METADATA_KEY = "batch_export.job"
+TOOL_VERSION_KEY = "batch_export.tool_version"
+
+
+def export_metadata(job: Mapping[str, Any], *, tool_version: str) -> dict[str, str]:
+    """The key-value metadata of an export of ``job`` (a ``JobStatus.to_dict()``).
+
+    >>> metadata = export_metadata({"job_id": "j1", "status": "done"}, tool_version="0.2.0")
+    >>> metadata["batch_export.job"], metadata["batch_export.tool_version"]
+    ('{"job_id":"j1","status":"done"}', '0.2.0')
+    """
+    return {JOB_METADATA_KEY: strict_json(job, sort_keys=True), TOOL_VERSION_KEY: tool_version}
+
+
+def job_header(metadata: Mapping[bytes, bytes] | None) -> dict[str, Any] | None:
+    """The job's header from a file's key-value metadata, or None when it has none.
+
+    >>> job_header({b"batch_export.job": b'{"job_id": "j1"}'})
+    {'job_id': 'j1'}
+    """
+    raw = (metadata or {}).get(JOB_METADATA_KEY.encode())
+    if raw is None:
+        return None
+    try:
+        header = json.loads(raw)
+    except ValueError:  # written by hand, or by another tool
+        return None
+    return header if isinstance(header, dict) else None

@@ -19,7 +19,7 @@ Example:
 
 from __future__ import annotations
 
-import json
+import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from batch_export.job import JobStatus
+from batch_export.text import printable, strict_json
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,6 +44,8 @@ DURATION_BIN_EDGES_MS: tuple[int, ...] = (
 )  # fmt: skip
 _EXAMPLE_CHARS = 500
 _REPR_CODES = 5
+_EXACT = pa.decimal128(38, 0)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)
@@ -113,8 +116,19 @@ class Summary:
         return render_fragment(self)
 
     def to_json(self) -> str:
-        """The summary as indented JSON text."""
-        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+        """The summary as indented JSON text, strict: NaN or infinities sent by the API
+        (in a job's config, say) are written as null."""
+        return strict_json(self.to_dict(), indent=2) + "\n"
+
+    def failed_urls_text(self) -> str:
+        """The failed items' URLs, one a line (the ``--failed-urls`` file).
+
+        A URL's own control characters are percent-encoded, so that one URL stays one line.
+
+        >>> Summary(job_id="j1", failed_urls=["https://a.test/x\\ny"]).failed_urls_text()
+        'https://a.test/x%0Ay\\n'
+        """
+        return "".join(_CONTROL.sub(_percent, url) + "\n" for url in self.failed_urls)
 
     def to_text(self) -> str:
         """A few aligned lines for a person at a terminal."""
@@ -159,7 +173,8 @@ class Summary:
                 f"{self.requests.get('requests', 0)} requests",
             )
         )
-        return "\n".join(lines) + "\n"
+        # Every figure may hold the API's text: control characters are shown escaped.
+        return "".join(printable(line) + "\n" for line in lines)
 
     def _headline(self) -> str:
         where = self.output.get("path")
@@ -328,8 +343,13 @@ def _binned(durations: pa.Array) -> np.ndarray[Any, np.dtype[np.int64]]:
 
 
 def _sum(column: pa.Array) -> int:
-    total = pc.sum(column).as_py()
+    # Summed as 38-digit decimals: exact where int64 would wrap (token counts near 2**62).
+    total = pc.sum(column.cast(_EXACT)).as_py()
     return int(total) if total is not None else 0
+
+
+def _percent(match: re.Match[str]) -> str:
+    return "".join(f"%{byte:02X}" for byte in match.group().encode("utf-8"))
 
 
 def _counts(counts: dict[str, int]) -> str:

@@ -1,11 +1,13 @@
-"""`python -m bench`: batch-export against a pandas script and the two floors.
+"""`python -m bench`: batch-export against a pandas script, dlt and the floors.
 
-Starts the emulator in processes of its own (one per latency) with generated jobs, measures
-batch-export (the real CLI), the pandas script of bench/baseline_pandas.py, the network floor
-and the compute floor, each in a child process, prints the tables and writes them into
-BENCHMARKS.md. Everything runs on 127.0.0.1; every child is killed if it outlives its time.
+Starts the emulator in processes of its own (one per latency, one for the account) with
+generated jobs, measures batch-export (the real CLI: `export` on each job, `sync` on the
+account), the pandas script of bench/baseline_pandas.py, dlt (bench/peer_dlt.py, when `make
+bench-peers` has made .venv-peers), the network floors and the compute floor, each in a child
+process, prints the tables and writes them into BENCHMARKS.md. Everything runs on 127.0.0.1;
+every child is killed if it outlives its time.
 
-    python -m bench            # the full run, about 5 minutes; writes BENCHMARKS.md
+    python -m bench            # the full run, about 6 minutes; writes BENCHMARKS.md
     python -m bench --quick    # under a minute; writes bench/results/quick.md
 """
 
@@ -34,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     the_plan = runner.plan(quick=args.quick, concurrency=args.concurrency)
     started = time.monotonic()
     results, decoders = runner.execute(the_plan)
-    machine = measure.machine()
+    machine = measure.machine(runner.peer_versions())
     text = report.section(the_plan, results, decoders, machine)
     print(text)
     output = args.output or (

@@ -1,8 +1,13 @@
 """Run one program in a child process and measure it: wall seconds and peak RSS.
 
-The peak RSS is the child's own ``ru_maxrss``, read with :func:`os.wait4` for that child
+The peak RSS is the program's own ``ru_maxrss``, read with :func:`os.wait4` for that process
 alone, so neither the runner nor the emulator is counted. The wall time runs from the spawn
 to the exit: interpreter start and imports are part of what a user waits for.
+
+The program is started by a small launcher (:data:`_LAUNCHER`, a bare interpreter of about
+10 MB), not by the runner itself: Linux counts in a process's ``ru_maxrss`` the memory it
+had between fork and exec, which is its parent's. Spawned by the runner (pyarrow loaded,
+an account's jobs generated), every program would weigh at least what the runner weighs.
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ import datetime
 import json
 import os
 import platform
+import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -22,6 +29,17 @@ from typing import Any
 
 # Any program measured is killed after this long: a hung run must not hang the benchmark.
 RUN_TIMEOUT = 180.0
+
+# argv: REPORT_FILE PROGRAM ARGS...; writes {"seconds", "rusage_kib", "status"} to REPORT_FILE.
+_LAUNCHER = """\
+import json, os, sys, time
+started = time.perf_counter()
+pid = os.posix_spawnp(sys.argv[2], sys.argv[2:], os.environ)
+_, status, usage = os.wait4(pid, 0)
+seconds = time.perf_counter() - started
+with open(sys.argv[1], "w") as report:
+    json.dump({"seconds": seconds, "rusage_kib": usage.ru_maxrss, "status": status}, report)
+"""
 
 
 @dataclass(frozen=True)
@@ -42,30 +60,43 @@ class Run:
 
 def run(argv: list[str], *, env: dict[str, str] | None = None) -> Run:
     """Run ``argv`` to its end (killed after :data:`RUN_TIMEOUT`), measured."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.TemporaryDirectory(prefix="bench-run-") as folder,
+    ):
+        report = Path(folder) / "report.json"
+        launcher = [sys.executable, "-I", "-S", "-c", _LAUNCHER, str(report), *argv]
         started = time.perf_counter()
-        process = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
-        killer = threading.Timer(RUN_TIMEOUT, process.kill)
+        process = subprocess.Popen(
+            launcher, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env,
+            start_new_session=True,  # its own group: a timeout kills the program too
+        )  # fmt: skip
+        killer = threading.Timer(RUN_TIMEOUT, os.killpg, (process.pid, signal.SIGKILL))
         killer.start()
         try:
-            _, status, usage = os.wait4(process.pid, 0)
+            process.wait()
         finally:
             killer.cancel()
-        seconds = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
         out.seek(0)
         err.seek(0)
+        stdout = out.read().decode("utf-8", errors="replace")
+        stderr = err.read().decode("utf-8", errors="replace")
+        if not report.exists():  # killed, or the launcher failed
+            seconds = time.perf_counter() - started
+            return Run(seconds, 0.0, process.returncode or -1, stdout, stderr)
+        measured = json.loads(report.read_text(encoding="utf-8"))
         return Run(
-            seconds=seconds,
-            peak_rss_mb=usage.ru_maxrss / 1024,  # KiB on Linux
-            exit_code=process.returncode,
-            stdout=out.read().decode("utf-8", errors="replace"),
-            stderr=err.read().decode("utf-8", errors="replace"),
+            seconds=measured["seconds"],
+            peak_rss_mb=measured["rusage_kib"] / 1024,  # KiB on Linux
+            exit_code=os.waitstatus_to_exitcode(measured["status"]),
+            stdout=stdout,
+            stderr=stderr,
         )
 
 
-def machine() -> dict[str, str]:
-    """Cores, memory, CPU model, Python and library versions, and the date."""
+def machine(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Cores, memory, CPU model, Python and library versions (then ``extra``), and the date."""
     return {
         "cores": str(os.cpu_count()),
         "memory": _memory(),
@@ -73,6 +104,7 @@ def machine() -> dict[str, str]:
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
         **{name: _version(name) for name in ("pandas", "pyarrow", "requests", "urllib3", "orjson")},
+        **(extra or {}),
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
 

@@ -1,14 +1,18 @@
 """The benchmark run: emulators up, every contender measured per scenario, emulators down.
 
-A scenario is one generated job served with one latency. Each contender runs in a child
-process of its own (see :mod:`bench.measure`), interleaved with the others over the
-repetitions so that a noisy moment does not fall on one contender only; the tables show
-the median of the repetitions.
+A scenario is one generated job served with one latency, or one account of finished jobs
+that ``batch-export sync`` exports whole. Each contender runs in a child process of its own
+(see :mod:`bench.measure`), interleaved with the others over the repetitions so that a noisy
+moment does not fall on one contender only; the tables show the median of the repetitions.
+
+dlt is a contender when ``make bench-peers`` has made its venv (``.venv-peers``): it runs
+there, against the same emulator and job, in the same run.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -20,34 +24,49 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from bench import measure
-from bench.jobs import API_KEY, JOBS, JobSpec
+from bench.jobs import ACCOUNTS, API_KEY, JOBS, AccountSpec, JobSpec
 
 BATCH_EXPORT = "batch-export"
 PANDAS = "pandas script"
+DLT = "dlt"
 NETWORK = "network floor"
 COMPUTE = "compute floor"
 CONTENDERS = (BATCH_EXPORT, PANDAS, NETWORK, COMPUTE)
+ACCOUNT_LATENCY_MS = 15.0
 _ROOT = Path(__file__).resolve().parent.parent
+PEER_PYTHON = _ROOT / ".venv-peers" / "bin" / "python"
 _READY_TIMEOUT = 120.0  # generating the 100,000-item job takes a few seconds
 _STOP_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
 class Scenario:
-    """One job at one latency, and who runs against it."""
+    """One job (or account) at one latency, and who runs against it."""
 
-    job: JobSpec
+    job: JobSpec | AccountSpec
     latency_ms: float
     contenders: tuple[str, ...] = CONTENDERS
     concurrency: int | None = None  # None: the run's concurrency
+    peers: bool = False  # dlt belongs here, whether or not its venv exists in this run
 
     @property
     def name(self) -> str:
         width = f" c={self.concurrency}" if self.concurrency is not None else ""
-        return f"{self.job.job_id}@{self.latency_ms:g}ms{width}"
+        return f"{self.job.name}@{self.latency_ms:g}ms{width}"
+
+    @property
+    def is_account(self) -> bool:
+        """True for an account that ``batch-export sync`` exports whole."""
+        return isinstance(self.job, AccountSpec)
+
+    @property
+    def server(self) -> tuple[float, str]:
+        """Its emulator: one per latency for the jobs, one of its own for an account."""
+        return self.latency_ms, self.job.name if self.is_account else ""
 
 
 @dataclass
@@ -85,22 +104,36 @@ class Plan:
 
 
 def plan(*, quick: bool, concurrency: int) -> Plan:
-    """The default run (about 5 minutes) or the quick one (under a minute)."""
+    """The default run (about 6 minutes) or the quick one (under a minute)."""
     md1k, md10k, md100k, html = (JOBS[n] for n in ("md1k", "md10k", "md100k", "html10k"))
     # Latency does not change the compute floor: it is measured at 0 ms only.
     online = (BATCH_EXPORT, PANDAS, NETWORK)
+    have_dlt = PEER_PYTHON.exists()
+
+    def with_dlt(job: JobSpec, latency_ms: float, contenders: tuple[str, ...]) -> Scenario:
+        """dlt beside the pandas script, on the jobs of the targets that compare with it."""
+        contenders = (*contenders[:2], DLT, *contenders[2:]) if have_dlt else contenders
+        return Scenario(job, latency_ms, contenders, peers=True)
+
+    sync = (BATCH_EXPORT, NETWORK)
     if quick:
-        scenarios = (Scenario(md1k, 0), Scenario(md10k, 0), Scenario(md10k, 30, online))
+        scenarios = (
+            Scenario(md1k, 0),
+            Scenario(md10k, 0),
+            with_dlt(md10k, 30, online),
+            Scenario(ACCOUNTS["account100"], ACCOUNT_LATENCY_MS, sync),
+        )
         return Plan(scenarios, 1, concurrency, md10k)
     scenarios = (
         Scenario(md1k, 0),
         Scenario(md10k, 0),
-        Scenario(md10k, 30, online),
-        Scenario(md100k, 0),
+        with_dlt(md10k, 30, online),
+        with_dlt(md100k, 0, CONTENDERS),
         Scenario(html, 0),
         Scenario(html, 30, online),
         # How the width of the pool plays on two cores shared with the emulator.
         *(Scenario(md100k, 0, (BATCH_EXPORT, NETWORK), c) for c in (2, 4) if c != concurrency),
+        Scenario(ACCOUNTS["account1k"], ACCOUNT_LATENCY_MS, sync),
     )
     return Plan(scenarios, 3, concurrency, md100k)
 
@@ -108,7 +141,7 @@ def plan(*, quick: bool, concurrency: int) -> Plan:
 @contextmanager
 def emulator(job_ids: list[str], latency_ms: float, workdir: Path) -> Iterator[str]:
     """An emulator process serving ``job_ids``; yields its base URL, stops it on exit."""
-    ready = workdir / f"ready-{latency_ms:g}"
+    ready = workdir / f"ready-{latency_ms:g}-{'-'.join(job_ids)}"
     command = [sys.executable, "-m", "bench.jobs", *job_ids]
     command += ["--latency-ms", str(latency_ms), "--ready-file", str(ready)]
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL, env=_env())
@@ -141,6 +174,17 @@ def _command(
     contender: str, scenario: Scenario, base_url: str, out: Path, concurrency: int
 ) -> list[str]:
     job = scenario.job
+    if isinstance(job, AccountSpec):
+        # The sync with its default options, as a scheduler would run it.
+        if contender == BATCH_EXPORT:
+            return [sys.executable, "-m", "batch_export", "sync", "--dest", str(out)]
+        return [
+            sys.executable, "-m", "bench.floors", "account", base_url,
+            "--concurrency", str(concurrency),
+        ]  # fmt: skip
+    if contender == DLT:
+        script = Path(__file__).with_name("peer_dlt.py")
+        return [str(PEER_PYTHON), str(script), base_url, job.job_id, str(out)]
     if contender == BATCH_EXPORT:
         return [
             sys.executable, "-m", "batch_export", "export", job.job_id, "-o", str(out),
@@ -159,24 +203,73 @@ def _command(
 def _check(contender: str, scenario: Scenario, run: measure.Run, out: Path) -> str | None:
     """Why a run does not count, or None: it must exit 0 and write every row."""
     if run.exit_code != 0:
-        return f"exit {run.exit_code}: {run.stderr.strip()[-300:]}"
-    if contender in (BATCH_EXPORT, PANDAS, COMPUTE):
+        # A sync names each job that failed, and why, on a line of its own.
+        lines = run.stderr.strip().splitlines()
+        failed = next((line for line in lines if "FAILED" in line), None)
+        return f"exit {run.exit_code}: {(failed or run.stderr.strip())[-300:]}"
+    job = scenario.job
+    if isinstance(job, AccountSpec):
+        return _check_dataset(job, out) if contender == BATCH_EXPORT else None
+    if contender == DLT:
+        rows = ds.dataset(out / str(run.json_line()["table"]), format="parquet").count_rows()
+    elif contender in (BATCH_EXPORT, PANDAS, COMPUTE):
         rows = pq.ParquetFile(out).metadata.num_rows
-        if rows != scenario.job.items:
-            return f"wrote {rows} rows, expected {scenario.job.items}"
+    else:
+        return None
+    return None if rows == job.items else f"wrote {rows} rows, expected {job.items}"
+
+
+def _check_dataset(account: AccountSpec, dest: Path) -> str | None:
+    """Every item of every job of the account in the synced dataset, each exactly once.
+
+    Each job has its number of rows, its input_index within 0..n-1, and no (job_id,
+    input_index) twice: so each item is there exactly once.
+    """
+    files = sorted(str(path) for path in (dest / "items").rglob("*.parquet"))
+    if not files:
+        return f"no item files under {dest / 'items'}"
+    keys = ds.dataset(files, format="parquet").to_table(columns=["job_id", "input_index"])
+    distinct = keys.group_by(["job_id", "input_index"]).aggregate([]).num_rows
+    per_job = keys.group_by("job_id").aggregate(
+        [("input_index", "count"), ("input_index", "min"), ("input_index", "max")]
+    )
+    found = {
+        row["job_id"]: (row["input_index_count"], row["input_index_min"], row["input_index_max"])
+        for row in per_job.to_pylist()
+    }
+    expected = {job: (n, 0, n - 1) for job, n in account.items_per_job().items()}
+    wrong = [job for job in expected.keys() | found.keys() if found.get(job) != expected.get(job)]
+    if wrong or distinct != keys.num_rows:
+        return (
+            f"wrote {keys.num_rows} rows ({distinct} distinct job_id, input_index) of "
+            f"{len(found)} jobs; expected {sum(account.items_per_job().values())} rows of "
+            f"{account.jobs} jobs, each once ({len(wrong)} jobs wrong, e.g. {sorted(wrong)[:1]})"
+        )
     return None
 
 
 def _measure_once(
     contender: str, scenario: Scenario, base_url: str, workdir: Path, concurrency: int
 ) -> tuple[measure.Run, str | None]:
-    out = workdir / f"{scenario.name}-{contender.replace(' ', '-')}.parquet"
-    out.unlink(missing_ok=True)
+    out = workdir / f"{scenario.name}-{contender.replace(' ', '-')}"
+    if not (scenario.is_account or contender == DLT):
+        out = out.with_suffix(".parquet")  # the others write a folder
+    _remove(out)
     env = _env(SCRAPER_API_BASE_URL=base_url, GEONODE_SCRAPER_API_KEY=API_KEY)
     run = measure.run(_command(contender, scenario, base_url, out, concurrency), env=env)
-    problem = _check(contender, scenario, run, out)
-    out.unlink(missing_ok=True)
+    try:
+        problem = _check(contender, scenario, run, out)
+    except Exception as error:  # an unreadable output is a failed run, not a crashed bench
+        problem = f"its output could not be read: {error!r}"[:300]
+    _remove(out)
     return run, problem
+
+
+def _remove(out: Path) -> None:
+    if out.is_dir():
+        shutil.rmtree(out)
+    else:
+        out.unlink(missing_ok=True)
 
 
 def execute(
@@ -189,15 +282,14 @@ def execute(
     }
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         workdir = Path(tmp)
-        latencies = sorted({s.latency_ms for s in the_plan.scenarios})
-        with _emulators(the_plan, latencies, workdir) as urls:
+        with _emulators(the_plan, workdir) as urls:
             for repetition in range(1, the_plan.repetitions + 1):
                 for scenario in the_plan.scenarios:
                     for contender in scenario.contenders:
                         run, problem = _measure_once(
                             contender,
                             scenario,
-                            urls[scenario.latency_ms],
+                            urls[scenario.server],
                             workdir,
                             the_plan.concurrency_of(scenario),
                         )
@@ -210,7 +302,7 @@ def execute(
                                 run,
                                 problem,
                             )
-            extras = _decoders(the_plan, urls[0.0])
+            extras = _decoders(the_plan, urls[0.0, ""])
     extras["startup"] = _startup(the_plan.repetitions)
     return results, extras
 
@@ -236,16 +328,26 @@ def _log(
 
 
 @contextmanager
-def _emulators(the_plan: Plan, latencies: list[float], workdir: Path) -> Iterator[dict[float, str]]:
-    """One emulator process per latency, each serving the jobs of its scenarios."""
-    urls: dict[float, str] = {}
+def _emulators(the_plan: Plan, workdir: Path) -> Iterator[dict[tuple[float, str], str]]:
+    """One emulator process per latency for the jobs, one per account; their URLs."""
+    urls: dict[tuple[float, str], str] = {}
+    servers = sorted({s.server for s in the_plan.scenarios} | {(0.0, "")})
     with ExitStack() as stack:
-        for latency in latencies:
-            job_ids = {s.job.job_id for s in the_plan.scenarios if s.latency_ms == latency}
-            if latency == 0.0:
-                job_ids.add(the_plan.decoders_job.job_id)
-            urls[latency] = stack.enter_context(emulator(sorted(job_ids), latency, workdir))
+        for server in servers:
+            names = {s.job.name for s in the_plan.scenarios if s.server == server}
+            if server == (0.0, ""):
+                names.add(the_plan.decoders_job.job_id)
+            urls[server] = stack.enter_context(emulator(sorted(names), server[0], workdir))
         yield urls
+
+
+def peer_versions() -> dict[str, str]:
+    """The version of dlt in ``.venv-peers``, for the machine's list (empty without it)."""
+    if not PEER_PYTHON.exists():
+        return {}
+    command = [str(PEER_PYTHON), "-c", "import importlib.metadata as m; print(m.version('dlt'))"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    return {"dlt (.venv-peers)": done.stdout.strip() or "unknown"}
 
 
 def _startup(repetitions: int) -> dict[str, float]:

@@ -61,7 +61,8 @@ def test_quiet_prints_nothing(api_env: Emulator, tmp_path: Path) -> None:
         (
             [SMALL_JOB, "--escape-formulas"],
             2,
-            "Error: --escape-formulas applies to CSV output only.",
+            "Error: --escape-formulas applies to CSV output only, not parquet: "
+            "drop it or write a .csv file.",
         ),
         (
             ["no-such-job"],

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from batch_export.client import ApiClient, check_job_id, redact
@@ -9,6 +11,7 @@ from batch_export.errors import (
     InvalidInputError,
     JobNotFoundError,
     RequestRejectedError,
+    ResponseShapeError,
     RetriesExhaustedError,
 )
 from batch_export.retry import RetryPolicy
@@ -259,3 +262,118 @@ def test_job_ids_that_are_not_identifiers_are_refused(job_id: str) -> None:
 @pytest.mark.parametrize("job_id", ["9d7b2c8e-8a4b-4c10-9af3-65f4f8f6c019", "job_1", "A"])
 def test_plain_job_ids_pass(job_id: str) -> None:
     assert check_job_id(job_id) == job_id
+
+
+@pytest.mark.parametrize("key", [KEY + "\n", KEY + "\r", "\x00" + KEY, KEY + "é", "k\x1bk"])
+def test_a_key_that_cannot_be_a_header_is_refused_without_showing_it(key: str) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        ApiClient(base_url="http://127.0.0.1:9", api_key=key)
+    assert caught.value.exit_code == 2
+    assert KEY[:8] not in str(caught.value) and "k\x1bk" not in str(caught.value)
+
+
+def test_an_echoed_key_is_hidden_in_every_field_of_the_error() -> None:
+    echo = Answer(
+        status=401,
+        body={"code": f"c-{KEY}", "message": "x" * 190 + KEY, "correlation_id": KEY[3:20]},
+    )
+    with scripted_server([echo]) as server:
+        with pytest.raises(AuthenticationError) as caught:
+            client_for(server.base_url).fetch_page("j1", page=1, page_size=50)
+    error = caught.value
+    texts = [str(error), error.message, error.url or "", error.code or "", error.correlation_id]
+    for text in texts:
+        assert not any(KEY[i : i + 8] in str(text) for i in range(len(KEY) - 7)), text
+
+
+def test_a_key_in_a_redirect_location_is_hidden() -> None:
+    moved = Answer(status=302, headers={"Location": f"/v1/batch/j1?k={KEY}"})
+    with scripted_server([moved, Answer(status=400, body="no")]) as server:
+        with pytest.raises(RequestRejectedError) as caught:
+            client_for(server.base_url).fetch_page("j1", page=1, page_size=50)
+    assert KEY not in (caught.value.url or "") and "<hidden>" in (caught.value.url or "")
+
+
+@pytest.mark.parametrize(
+    ("size", "passes"), [(2000, True), (2001, False)], ids=["at-bound", "past-bound"]
+)
+def test_an_answer_past_the_size_bound_is_refused(size: int, passes: bool) -> None:
+    raw = __import__("json").dumps(job_body("j1", [item(0)])).encode()
+    raw = raw[:-1] + b" " * (size - len(raw)) + b"}"
+    with scripted_server([Answer(body=raw)]) as server:
+        client = ApiClient(
+            base_url=server.base_url, api_key=KEY, max_response_bytes=2000, timeout=5
+        )
+        if passes:
+            assert client.fetch_page("j1", page=1, page_size=50).results
+            return
+        with pytest.raises(ResponseShapeError) as caught:
+            client.fetch_page("j1", page=1, page_size=50)
+    assert "larger than the bound of 0.00190735 MB" in str(caught.value)
+    assert "--max-response-mb" in str(caught.value)
+
+
+def test_a_trickling_answer_is_cut_at_the_request_deadline() -> None:
+    from tests.hostile import hostile_server, response
+    from tests.hostile import trickle as trickling
+
+    with hostile_server(
+        trickling(response(headers={"Content-Length": "999"}, length=False), every=0.1)
+    ) as server:
+        client = ApiClient(
+            base_url=server.base_url, api_key=KEY, retry=RetryPolicy(attempts=1), timeout=0.8
+        )
+        started = time.monotonic()
+        with pytest.raises(RetriesExhaustedError) as caught:
+            client.fetch_page("j1", page=1, page_size=50)
+    assert time.monotonic() - started < 2.5
+    assert "did not answer within the request deadline of 0.8 s" in str(caught.value)
+
+
+def test_a_loopback_target_bypasses_any_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://10.255.255.1:3128")
+    monkeypatch.setenv("http_proxy", "http://10.255.255.1:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with scripted_server([OK]) as server:
+        page = client_for(server.base_url).fetch_page("j1", page=1, page_size=50)
+    assert page.results[0]["input_index"] == 0
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("timeout", float("nan")),
+        ("timeout", 0),
+        ("max_response_bytes", -1),
+        ("timeout", float("inf")),
+        ("timeout", True),
+    ],
+)
+def test_option_values_that_are_not_finite_positive_numbers_are_refused(
+    option: str, value: object
+) -> None:
+    with pytest.raises(InvalidInputError, match=f"for {option}"):
+        ApiClient(base_url="http://127.0.0.1:9", api_key=KEY, **{option: value})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("body", "text"),
+    [
+        ({"detail": [{"loc": None, "msg": None}]}, "HTTP 422: invalid"),
+        ({"detail": [{"loc": "query", "msg": 5}, 7, None]}, "HTTP 422: query: 5; 7"),
+        ({"detail": [{"loc": [{"a": 1}, "page"], "msg": ["x"]}]}, "HTTP 422: page: invalid"),
+        ({"message": {"deep": [1]}, "code": ["x"]}, "HTTP 422: (no message)"),
+        ({"message": "\x1b[31mred"}, "HTTP 422: \\x1b[31mred"),
+        ("<script>" * 50_000, "HTTP 422: (empty body)"),
+        ("<p>a</p><style>x" * 20_000, "HTTP 422: a"),
+        ("[" * 100_000, "HTTP 422: [[[["),
+    ],
+)
+def test_odd_error_bodies_give_one_sentence(body: object, text: str) -> None:
+    with scripted_server([Answer(status=422, body=body)]) as server:
+        started = time.monotonic()
+        with pytest.raises(RequestRejectedError) as caught:
+            client_for(server.base_url).fetch_page("j1", page=1, page_size=50)
+    assert text in str(caught.value)
+    assert len(str(caught.value)) < 300 and time.monotonic() - started < 2

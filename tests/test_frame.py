@@ -13,6 +13,7 @@ import pytest
 
 from batch_export.errors import InvalidInputError, JobNotFinishedError
 from batch_export.export import export
+from batch_export.pipeline import JOINED_ROWS
 from batch_export.frame import iter_batches, read_export, read_job, read_jobs, summarize
 from batch_export.schema import COLUMN_NAMES, ITEM_SCHEMA
 from batch_export.testing import Emulator, generate_job
@@ -115,12 +116,15 @@ def test_read_jobs_refuses_a_job_twice() -> None:
         read_jobs(["a", "b", "a"], base_url="http://127.0.0.1:9", api_key="k")
 
 
-def test_iter_batches_yields_pages_of_the_item_schema(sample_api: Emulator) -> None:
+def test_iter_batches_yields_pages_joined_in_order(sample_api: Emulator) -> None:
     job_id = max(SAMPLE_JOBS, key=lambda job_id: len(SAMPLE_JOBS[job_id]["results"]))
-    batches = list(iter_batches(job_id, page_size=50, **connect(sample_api)))
+    batches = list(iter_batches(job_id, page_size=10, **connect(sample_api)))
     total = len(SAMPLE_JOBS[job_id]["results"])
-    assert [batch.num_rows for batch in batches] == [50] * (total // 50) + [total % 50]
+    assert sum(batch.num_rows for batch in batches) == total
+    assert all(batch.num_rows <= JOINED_ROWS + 10 for batch in batches)
     assert all(batch.schema == ITEM_SCHEMA for batch in batches)
+    indexes = [i for batch in batches for i in batch.column("input_index").to_pylist()]
+    assert indexes == sorted(indexes)
 
 
 def test_iter_batches_checks_its_arguments_before_iterating() -> None:

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 from batch_export.client import ApiClient, decode_json
 from batch_export.errors import ApiError
-from batch_export.fetcher import iter_page_batches, iter_result_pages, wait_for_job
+from batch_export.fetcher import iter_pages, iter_result_pages, wait_for_job
+from batch_export.flatten import PageDecoder
 from batch_export.flatten import flatten_items, read_page_batch
 from batch_export.job import ResultPage
 from batch_export.retry import RetryPolicy
@@ -180,7 +181,12 @@ def test_a_job_mixing_both_kinds_of_page_reads_as_the_general_road_does() -> Non
     with scripted_server(paged("j1", items)) as server:
         client = _client(server.base_url)
         job = wait_for_job(client, "j1")
-        fast = [p.batch() for p in iter_page_batches(client, job, page_size=10, concurrency=3)]
+        fast = [
+            p.batch()
+            for p in iter_pages(
+                client, job, PageDecoder(job.job_id, page_size=10), page_size=10, concurrency=3
+            )
+        ]
         slow = [
             flatten_items("j1", p.results, page=p.page)
             for p in iter_result_pages(client, job, page_size=10, concurrency=3)
@@ -196,7 +202,9 @@ def test_a_shape_error_still_names_the_item_and_page() -> None:
         client = _client(server.base_url)
         job = wait_for_job(client, "j1")
         with pytest.raises(ApiError) as caught:
-            for batch_page in iter_page_batches(client, job, page_size=10, concurrency=2):
+            for batch_page in iter_pages(
+                client, job, PageDecoder(job.job_id, page_size=10), page_size=10, concurrency=2
+            ):
                 batch_page.batch()
     assert str(caught.value) == (
         "Expected `url` to be a string in item input_index 11 (url 5) on page 2 of job j1, got 5."
@@ -210,6 +218,10 @@ def test_a_cut_short_page_is_fetched_again() -> None:
     with scripted_server([whole, cut, whole]) as server:
         client = _client(server.base_url)
         job = wait_for_job(client, "j1")
-        pages = list(iter_page_batches(client, job, page_size=10, concurrency=1))
+        pages = list(
+            iter_pages(
+                client, job, PageDecoder(job.job_id, page_size=10), page_size=10, concurrency=1
+            )
+        )
     assert [p.input_indexes() for p in pages] == [[0]]
     assert client.stats.to_dict()["retries_by_reason"] == {"invalid_json": 1}

@@ -2,10 +2,14 @@
 
 Every expected failure is a :class:`~batch_export.errors.BatchExportError`; :class:`Main`
 turns it into one sentence on stderr and its documented exit code, never a traceback.
+
+Commands are imported when they run (or when ``--help`` lists them), so that each loads only
+what it needs: ``batch-export export`` loads neither the emulator, the sync nor pandas.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from typing import Any
@@ -13,40 +17,61 @@ from typing import Any
 import click
 
 from batch_export import __version__
-from batch_export.cli.emulator import emulator
-from batch_export.cli.export import export_command
-from batch_export.cli.report import report_command
-from batch_export.cli.sync import sync
-from batch_export.client import API_KEY_ENV, redact
+from batch_export.api import API_KEY_ENV
 from batch_export.errors import BatchExportError
 
-__all__ = ["main"]
+__all__ = ["COMMANDS", "main"]
 
 EXIT_INTERRUPTED = 130
 
+# Each command's name and where it lives ("module:attribute"), in the order --help lists them.
+COMMANDS: dict[str, str] = {
+    "export": "batch_export.cli.export:export_command",
+    "report": "batch_export.cli.report:report_command",
+    "sync": "batch_export.cli.sync:sync",
+    "emulator": "batch_export.cli.emulator:emulator",
+}
+
 
 class Main(click.Group):
-    """A group that turns library errors into messages and exit codes."""
+    """A group that loads its commands on use and turns library errors into exit codes."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        where = COMMANDS.get(cmd_name)
+        if where is None:
+            return None
+        module, _, attribute = where.partition(":")
+        command: click.Command = getattr(importlib.import_module(module), attribute)
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except BatchExportError as error:
-            _fail(redact(error.message, _api_key()), error.exit_code)
+            _fail(_redacted(error.message), error.exit_code)
         except KeyboardInterrupt:
-            _fail(
-                "Interrupted: no partial file was left (sync keeps the jobs it finished).",
-                EXIT_INTERRUPTED,
+            # Temporary files are gone by now (removed as the interrupt unwound); requests
+            # still in flight in worker threads are not waited for.
+            click.echo(
+                "Error: Interrupted: no partial file was left (sync keeps the jobs it finished).",
+                err=True,
             )
+            sys.stderr.flush()
+            os._exit(EXIT_INTERRUPTED)
         except BrokenPipeError:
             # Output piped into `head` and the like: end quietly, as csvkit does.
             sys.stderr.close()
             os._exit(0)
 
 
-def _api_key() -> str | None:
-    """The key in use, so that no message can show it even by accident."""
-    return _key_from_argv() or os.environ.get(API_KEY_ENV)
+def _redacted(message: str) -> str:
+    """``message`` without the key in use, so that no message can show it even by accident."""
+    from batch_export.client import redact  # only on the way out
+
+    return redact(message, _key_from_argv() or os.environ.get(API_KEY_ENV))
 
 
 def _key_from_argv() -> str | None:
@@ -85,9 +110,3 @@ def main() -> None:
         export GEONODE_SCRAPER_API_KEY=...
         batch-export export 9d7b2c8e-8a4b-4c10-9af3-65f4f8f6c019 -o out.parquet
     """
-
-
-main.add_command(export_command)
-main.add_command(report_command)
-main.add_command(emulator)
-main.add_command(sync)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import os
 import signal
 import threading
 import time
@@ -14,7 +13,9 @@ from types import FrameType
 
 import click
 
-from batch_export.client import API_KEY_ENV
+from batch_export.api import API_KEY_ENV
+from batch_export.atomic import write_bytes
+from batch_export.errors import OutputError
 from batch_export.testing.faults import Faults
 from batch_export.testing.jobs import JobDoc, generate_account, load_jobs
 from batch_export.testing.sample import sample_jobs
@@ -66,14 +67,11 @@ def _load(data: tuple[Path, ...], generate: int, seed: int) -> list[JobDoc]:
 
 
 def _write_ready_file(path: Path, base_url: str) -> None:
-    """Write the URL to a temporary file, then rename it: readers never see half of it."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """Write the URL whole or not at all: readers never see half of it."""
     try:
-        temporary.write_text(base_url + "\n", encoding="utf-8")
-        temporary.replace(path)
-    except OSError as error:
-        message = f"Cannot write {path}: {error.strerror}."
-        raise click.BadParameter(message, param_hint="'--ready-file'") from error
+        write_bytes(path, (base_url + "\n").encode("utf-8"), option="--ready-file")
+    except OutputError as error:
+        raise click.BadParameter(error.message, param_hint="'--ready-file'") from error
 
 
 def _start(server: Emulator, port: int) -> None:

@@ -7,11 +7,11 @@ from typing import Any
 import click
 
 from batch_export.cli.options import connection_from, connection_options, quiet_option
-from batch_export.export import export
-from batch_export.progress import Progress
-from batch_export.writers import FORMATS
+from batch_export.writers import FORMATS, REGISTRY
 
 __all__ = ["export_command"]
+
+_ESCAPING = "/".join(e.name.upper() for e in REGISTRY if "escape_formulas" in e.options)
 
 
 @click.command("export")
@@ -47,7 +47,7 @@ __all__ = ["export_command"]
 @click.option(
     "--escape-formulas",
     is_flag=True,
-    help="CSV only: prefix cells starting with = + - @ tab or CR with ' so that "
+    help=f"{_ESCAPING} only: prefix cells starting with = + - @ tab or CR with ' so that "
     "spreadsheets do not run them as formulas. Use it for files people open in "
     "Excel, LibreOffice or Sheets; leave it off for machine loads (it alters values).",
 )
@@ -71,9 +71,10 @@ def export_command(job_id: str, output: str, fmt: str | None, quiet: bool, **opt
         batch-export export JOB_ID -o out.csv --summary summary.json
         batch-export export JOB_ID -o out.parquet --report report.html
     """
+    from batch_export.export import export  # the library loads when the command runs
+    from batch_export.progress import Progress
+
     connection = connection_from(options)
-    if options["escape_formulas"] and (fmt or output.rsplit(".", 1)[-1].lower()) != "csv":
-        raise click.UsageError("--escape-formulas applies to CSV output only.")
     summary = export(
         job_id,
         output,

@@ -1,102 +1,70 @@
-"""Options shared by several commands, declared once and stacked as decorators."""
+"""Options shared by several commands, declared once and stacked as decorators.
+
+The connection options are made from :class:`~batch_export.connection.Connection`'s fields:
+its defaults, bounds and help text are the options' own, so the two cannot drift apart.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 
-from batch_export.client import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL
-from batch_export.export import Connection
-from batch_export.fetcher import MAX_PAGE_SIZE
+from batch_export.connection import Connection, option_name
 
-__all__ = ["connection_from", "connection_options", "quiet_option"]
+__all__ = ["FiniteFloat", "connection_from", "connection_options", "quiet_option"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_CONNECTION_OPTIONS = [
-    click.option(
-        "--base-url",
-        envvar=BASE_URL_ENV,
-        show_envvar=True,
-        help=f"API base URL [default: {DEFAULT_BASE_URL}].",
-    ),
-    click.option(
-        "--api-key",
-        envvar=API_KEY_ENV,
-        show_envvar=True,
-        help="API key, sent as X-Api-Key. Prefer the environment variable: a flag shows in `ps`.",
-    ),
-    click.option(
-        "--page-size",
-        type=click.IntRange(1, MAX_PAGE_SIZE),
-        default=MAX_PAGE_SIZE,
-        show_default=True,
-        help="Items per page requested from the API (1 to 50).",
-    ),
-    click.option(
-        "--concurrency",
-        type=click.IntRange(1, 64),
-        default=8,
-        show_default=True,
-        help="Pages fetched at once; lowered automatically while the API answers 429.",
-    ),
-    click.option(
-        "--max-retries",
-        type=click.IntRange(0, 50),
-        default=7,
-        show_default=True,
-        help="Retries of a request that failed for a passing reason (429, 5xx, network).",
-    ),
-    click.option(
-        "--wait/--no-wait",
-        default=True,
-        show_default=True,
-        help="Wait for an unfinished job, or refuse it at once (exit 5).",
-    ),
-    click.option(
-        "--timeout",
-        type=click.FloatRange(min=0),
-        default=3600.0,
-        show_default=True,
-        help="Seconds to wait for the job to finish before giving up (exit 5).",
-    ),
-    click.option(
-        "--request-timeout",
-        type=click.FloatRange(min=0, min_open=True),
-        default=60.0,
-        show_default=True,
-        help="Seconds to wait for one API answer before retrying it.",
-    ),
-    click.option(
-        "--allow-insecure-http",
-        is_flag=True,
-        help="Allow sending the API key over plain http to a host other than loopback.",
-    ),
-]
+
+class FiniteFloat(click.FloatRange):
+    """A float in a range that is a real number: ``nan`` and ``inf`` are refused."""
+
+    name = "float"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+def _click_option(spec: dataclasses.Field[Any]) -> Callable[[F], F]:
+    """The click option of one :class:`Connection` field."""
+    meta, default = spec.metadata, spec.default
+    options: dict[str, Any] = {"help": meta["help"], "show_default": default is not None}
+    if meta["envvar"]:
+        options.update(envvar=meta["envvar"], show_envvar=True, show_default=False)
+    if isinstance(default, bool):
+        # "--wait/--no-wait" is a boolean switch of its own; a plain name is a flag.
+        flag = meta["flag"] or option_name(spec.name)
+        if "/" not in flag:
+            options["is_flag"] = True
+        return click.option(flag, spec.name, default=default, **options)
+    if isinstance(default, int):
+        options["type"] = click.IntRange(meta["low"], meta["high"])
+    elif isinstance(default, float):
+        options["type"] = FiniteFloat(meta["low"], meta["high"], min_open=meta["low_open"])
+    return click.option(option_name(spec.name), spec.name, default=default, **options)
+
+
+def _cli_fields() -> list[dataclasses.Field[Any]]:
+    return [spec for spec in dataclasses.fields(Connection) if "help" in spec.metadata]
 
 
 def connection_options(function: F) -> F:
     """Stack the options that say how to reach the API and read a job."""
-    for option in reversed(_CONNECTION_OPTIONS):
-        function = option(function)
+    for spec in reversed(_cli_fields()):
+        function = _click_option(spec)(function)
     return function
 
 
 def connection_from(options: dict[str, Any]) -> Connection:
     """Pop the connection options out of a command's keyword arguments."""
-    return Connection(
-        base_url=options.pop("base_url"),
-        api_key=options.pop("api_key"),
-        page_size=options.pop("page_size"),
-        concurrency=options.pop("concurrency"),
-        max_retries=options.pop("max_retries"),
-        wait=options.pop("wait"),
-        timeout=options.pop("timeout"),
-        request_timeout=options.pop("request_timeout"),
-        allow_insecure_http=options.pop("allow_insecure_http"),
-    )
+    return Connection(**{spec.name: options.pop(spec.name) for spec in _cli_fields()})
 
 
 quiet_option = click.option(

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import click
 
+from batch_export.atomic import check_writable, write_bytes
 from batch_export.cli.options import connection_from, connection_options
 from batch_export.errors import OutputError
-from batch_export.sync import EventLog, SyncReport
+from batch_export.sync import TABLE_FORMATS, EventLog, SyncReport, open_store
 from batch_export.sync import sync as run_sync
+from batch_export.sync.run import MAX_JOBS
 
 __all__ = ["parse_storage_options", "sync"]
 
@@ -23,7 +22,30 @@ __all__ = ["parse_storage_options", "sync"]
     "--dest",
     required=True,
     metavar="PATH_OR_URL",
-    help="Dataset root: a local directory, s3://bucket/prefix, or any fsspec URL.",
+    help="Where the jobs go: a local directory, s3://bucket/prefix or any fsspec URL (a "
+    "dataset, or Delta tables), duckdb:///path/to/file.duckdb, or postgresql://user@host/db "
+    "(password from PGPASSWORD or ~/.pgpass).",
+)
+@click.option(
+    "--table-format",
+    type=click.Choice(TABLE_FORMATS),
+    default=TABLE_FORMATS[0],
+    show_default=True,
+    help="For a directory or URL: a hive-partitioned Parquet dataset, or Delta Lake tables.",
+)
+@click.option(
+    "--items-table",
+    default="items",
+    show_default=True,
+    metavar="NAME",
+    help="Name of the items table (delta, duckdb:// and postgresql:// destinations).",
+)
+@click.option(
+    "--jobs-table",
+    default="jobs",
+    show_default=True,
+    metavar="NAME",
+    help="Name of the jobs table (delta, duckdb:// and postgresql:// destinations).",
 )
 @click.option("--since", metavar="DATE", help="Only jobs created at or after this ISO date/time.")
 @click.option("--until", metavar="DATE", help="Only jobs created before this ISO date/time.")
@@ -34,10 +56,9 @@ __all__ = ["parse_storage_options", "sync"]
 @click.option(
     "--jobs",
     "workers",
-    type=click.IntRange(1, 32),
-    default=1,
-    show_default=True,
-    help="Jobs exported at once.",
+    type=click.IntRange(1, MAX_JOBS),
+    help="Jobs exported at once [default: twice --concurrency, at most 32]; their requests "
+    "share the --concurrency connections.",
 )
 @click.option(
     "--log-format",
@@ -69,11 +90,14 @@ __all__ = ["parse_storage_options", "sync"]
 @connection_options
 def sync(
     dest: str,
+    table_format: str,
+    items_table: str,
+    jobs_table: str,
     since: str | None,
     until: str | None,
     limit: int | None,
     dry_run: bool,
-    workers: int,
+    workers: int | None,
     log_format: str,
     summary_path: str | None,
     endpoint_url: str | None,
@@ -84,14 +108,18 @@ def sync(
 
     Lists the account's jobs, keeps the completed, failed and cancelled ones that are new or
     changed since they were exported, and writes each as
-    DEST/items/date=YYYY-MM-DD/<job_id>.parquet with its row in DEST/jobs/. Safe to kill and
-    rerun. Exit 0 when every job was exported, 10 when some failed (the others are kept).
+    DEST/items/date=YYYY-MM-DD/<job_id>.parquet with its row in DEST/jobs/ (or, with
+    --table-format delta or a database DEST, into the items and jobs tables, one job one
+    transaction). Safe to kill and rerun. Exit 0 when every job was exported, 10 when some
+    failed (the others are kept).
 
     \b
     Example:
         export GEONODE_SCRAPER_API_KEY=...
-        batch-export sync --dest ./warehouse --jobs 4
+        batch-export sync --dest ./warehouse
         batch-export sync --dest s3://bucket/scraper --since 2026-05-01 --log-format json
+        batch-export sync --dest ./lake --table-format delta
+        batch-export sync --dest duckdb:///data/scraper.duckdb
     """
     connection = connection_from(options)
     storage_options = parse_storage_options(storage_option)
@@ -99,17 +127,28 @@ def sync(
         if not dest.startswith(("s3://", "s3a://")):
             raise click.UsageError("--endpoint-url applies to s3:// destinations only.")
         storage_options["endpoint_url"] = endpoint_url
-    report = run_sync(
+    if summary_path is not None:
+        _check_summary(summary_path)  # before the run, not after an hour of it
+    store = open_store(
         dest,
-        connection=connection,
+        table_format=table_format,
         storage_options=storage_options,
-        since=since,
-        until=until,
-        limit=limit,
-        dry_run=dry_run,
-        jobs=workers,
-        on_event=EventLog(log_format=log_format),
+        items_table=items_table,
+        jobs_table=jobs_table,
     )
+    try:
+        report = run_sync(
+            store,
+            connection=connection,
+            since=since,
+            until=until,
+            limit=limit,
+            dry_run=dry_run,
+            jobs=workers,
+            on_event=EventLog(log_format=log_format),
+        )
+    finally:
+        store.close()
     if summary_path is not None:
         _write_summary(report, summary_path)
     click.echo(report.to_json() if log_format == "json" else report.to_text(), nl=False)
@@ -136,21 +175,16 @@ def parse_storage_options(pairs: tuple[str, ...]) -> dict[str, Any]:
     return options
 
 
+def _check_summary(path: str) -> None:
+    try:
+        check_writable(path)
+    except OutputError as error:
+        raise OutputError(f"Cannot write the run summary (--summary): {error.message}") from None
+
+
 def _write_summary(report: SyncReport, path: str) -> None:
     """Write the summary whole or not at all: a scheduler may read it while we write."""
-    target = Path(path)
-    staged: Path | None = None
     try:
-        descriptor, name = tempfile.mkstemp(dir=target.parent, prefix=".summary-")
-        staged = Path(name)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
-            stream.write(report.to_json(indent=2))
-        staged.replace(target)
-    except OSError as error:
-        raise OutputError(
-            f"Cannot write the run summary to {path}: {error.strerror or error}. "
-            "Check --summary's folder and permissions."
-        ) from None
-    finally:
-        if staged is not None:
-            staged.unlink(missing_ok=True)
+        write_bytes(path, report.to_json(indent=2).encode("utf-8"))
+    except OutputError as error:
+        raise OutputError(f"Cannot write the run summary (--summary): {error.message}") from None

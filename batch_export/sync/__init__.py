@@ -1,16 +1,20 @@
-"""Warehouse loads: every finished job of an account, into a hive-partitioned dataset.
+"""Warehouse loads: every finished job of an account, into a dataset, a table or a database.
 
 :func:`sync` lists the account's jobs (``GET /v1/batch/jobs``, every page), keeps the finished
-ones that the destination does not hold yet, or holds from before the job changed, and exports
-each into ``DEST/items/date=YYYY-MM-DD/<job_id>.parquet`` with its row in ``DEST/jobs/``. It can
-be killed at any moment and rerun: every job ends up in the dataset exactly once, and readers
-who follow the jobs table never see half a job (see :mod:`batch_export.sync.run`).
+ones that the destination does not hold yet, or holds from before the job changed, and loads
+each into a store: by default a hive-partitioned Parquet dataset
+(``DEST/items/date=YYYY-MM-DD/<job_id>.parquet`` with its row in ``DEST/jobs/``), or Delta Lake
+tables, DuckDB, PostgreSQL (see :func:`open_store`). It can be killed at any moment and rerun:
+every job ends up in the destination exactly once, and readers never see half a job.
 
 The modules, in the order data flows: :mod:`~batch_export.sync.listing` (the account's jobs),
-:mod:`~batch_export.sync.state` and :mod:`~batch_export.sync.plan` (what to export),
-:mod:`~batch_export.sync.run` (the loop), :mod:`~batch_export.sync.destination` (fsspec, files
-that appear whole), :mod:`~batch_export.sync.layout` (paths, jobs schema, versions) and
-:mod:`~batch_export.sync.report` (events and run summary).
+:mod:`~batch_export.sync.plan` (what to export), :mod:`~batch_export.sync.run` (the loop),
+:mod:`~batch_export.sync.store` (the interface, and the choice of store),
+:mod:`~batch_export.sync.dataset` with :mod:`~batch_export.sync.state`,
+:mod:`~batch_export.sync.destination` and :mod:`~batch_export.sync.layout` (the Parquet
+dataset: what it holds, fsspec, files that appear whole, paths and jobs schema),
+:mod:`batch_export.sync.stores` (the table stores) and :mod:`~batch_export.sync.report`
+(events and run summary).
 
 Example:
 
@@ -22,25 +26,34 @@ Example:
 
 from __future__ import annotations
 
+from batch_export.sync.dataset import DatasetStore
 from batch_export.sync.destination import Destination
 from batch_export.sync.layout import JOBS_SCHEMA, LAYOUT_VERSION, Marker
 from batch_export.sync.listing import ListedJob, TimeWindow, iter_account_jobs, parse_when
 from batch_export.sync.plan import Plan, PlannedJob, plan_sync
 from batch_export.sync.report import EventLog, SyncReport
-from batch_export.sync.run import sync
+from batch_export.sync.run import default_jobs, sync
+from batch_export.sync.store import TABLE_FORMATS, JobLoad, Store, StoreState, open_store
 
 __all__ = [
     "JOBS_SCHEMA",
     "LAYOUT_VERSION",
+    "TABLE_FORMATS",
+    "DatasetStore",
     "Destination",
     "EventLog",
+    "JobLoad",
     "ListedJob",
     "Marker",
     "Plan",
     "PlannedJob",
+    "Store",
+    "StoreState",
     "SyncReport",
     "TimeWindow",
+    "default_jobs",
     "iter_account_jobs",
+    "open_store",
     "parse_when",
     "plan_sync",
     "sync",

@@ -10,8 +10,14 @@ How a file is made to appear whole depends on what the file system offers:
 - **other file systems**: uploaded to ``DEST/_staging/``, then moved into place, which is as
   atomic as that file system's move.
 
+The local temporary files of a remote destination live in one folder per user
+(:data:`LOCAL_STAGING`, or ``local_staging``), named after the destination and the process
+(as :mod:`batch_export.atomic` names its temporaries): a failed write removes its file, and
+:meth:`Destination.clear_staging` sweeps what killed runs left. Every name there and in
+``_staging/`` is short, whatever the job id.
+
 Errors of the file-system layer (``OSError``, botocore's, a plugin's own) become
-:class:`~batch_export.errors.OutputError` here, with what to check.
+:class:`~batch_export.errors.OutputError` here, with what to check, in one sentence.
 
 Example:
 
@@ -24,7 +30,9 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import os
+import secrets
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -35,15 +43,21 @@ from typing import Any, BinaryIO, TypeVar
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
+from batch_export.atomic import clean_stale_temporaries, temporary_name
 from batch_export.errors import BatchExportError, InvalidInputError, OutputError
 from batch_export.sync.layout import STAGING_DIR
 
-__all__ = ["OBJECT_STORE_PROTOCOLS", "Destination"]
+__all__ = ["LOCAL_STAGING", "OBJECT_STORE_PROTOCOLS", "Destination"]
 
 T = TypeVar("T")
 
 OBJECT_STORE_PROTOCOLS: frozenset[str] = frozenset(
     {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss"}
+)
+
+# One folder per user: another user's folder of the same name is not ours to write or sweep.
+LOCAL_STAGING = Path(tempfile.gettempdir()) / (
+    f"batch-export-staging-{os.getuid()}" if hasattr(os, "getuid") else "batch-export-staging"
 )
 
 
@@ -54,8 +68,17 @@ class Destination:
     Paths given to the methods are relative to the root, with ``/`` separators.
     """
 
-    def __init__(self, url: str, *, storage_options: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        storage_options: Mapping[str, Any] | None = None,
+        local_staging: str | os.PathLike[str] | None = None,
+    ) -> None:
         self.url = url
+        self.local_staging = Path(local_staging) if local_staging else LOCAL_STAGING
+        # Staged files are named after the destination, so that a sweep takes only its own.
+        self._staging_name = hashlib.sha256(url.encode()).hexdigest()[:16]
         try:
             fs, root = fsspec.core.url_to_fs(url, **dict(storage_options or {}))
         except (ImportError, ValueError, TypeError) as error:
@@ -114,46 +137,65 @@ class Destination:
         """Make ``path`` hold what ``write(sink)`` writes, appearing whole or not at all.
 
         ``write`` runs first, into a file nobody reads; only when it returns is the file put
-        in place, replacing any earlier one. Its errors pass through unchanged.
+        in place, replacing any earlier one. Its errors pass through unchanged, except OS
+        errors (a full disk), which become :class:`OutputError`.
         """
         if self.is_local:
             return self._publish_local(path, write)
-        descriptor, local = tempfile.mkstemp(prefix="batch-export-", suffix=".part")
+        local = self._local_temporary(path)
         try:
-            with os.fdopen(descriptor, "wb") as sink, self._writing(path):
+            with self._writing(path, where="the temporary directory"), local.open("wb") as sink:
                 result = write(sink)
             if self.is_object_store:
                 with self._translated("upload", path):
-                    self.fs.put_file(local, self.full_path(path))
+                    self.fs.put_file(str(local), self.full_path(path))
             else:
-                self._upload_then_move(local, path)
+                self._upload_then_move(str(local), path)
             return result
         finally:
-            Path(local).unlink(missing_ok=True)
+            with suppress(OSError):
+                local.unlink(missing_ok=True)
 
-    def clear_staging(self) -> None:
-        """Remove what an interrupted sync left half-written in ``_staging/``."""
-        for path in self.list_files(STAGING_DIR):
+    def clear_staging(self) -> int:
+        """Remove what interrupted syncs left half-written; return how many files.
+
+        That is ``_staging/`` under the destination, and this destination's files in the local
+        staging folder whose process is gone.
+        """
+        removed = self.list_files(STAGING_DIR)
+        for path in removed:
             self.delete(path)
+        if self.is_local:
+            return len(removed)
+        swept = clean_stale_temporaries(self.local_staging / self._staging_name)
+        return len(removed) + len(swept)
+
+    def _local_temporary(self, path: str) -> Path:
+        """A new local file name for staging ``path``: short, and traceable to this process."""
+        with self._writing(path, where="the temporary directory"):
+            self.local_staging.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Named as batch_export.atomic names its temporaries, so that its sweep takes them.
+        tag = f"{os.getpid()}-{secrets.token_hex(4)}"
+        return self.local_staging / temporary_name(self._staging_name, tag)
 
     def _publish_local(self, path: str, write: Callable[[BinaryIO], T]) -> T:
         staged = Path(self.full_path(f"{STAGING_DIR}/{uuid.uuid4().hex}.tmp"))
         final = Path(self.full_path(path))
         try:
-            with self._translated("write", path):
+            with self._writing(path, where="the destination"):
                 staged.parent.mkdir(parents=True, exist_ok=True)
-            with staged.open("wb") as sink, self._writing(path):
-                result = write(sink)
-                sink.flush()
-                # Flushed before the rename, so that a crash of the machine cannot leave the
-                # new name pointing at a file whose content never reached the disk.
-                os.fsync(sink.fileno())
-            with self._translated("write", path):
+                with staged.open("wb") as sink:
+                    result = write(sink)
+                    sink.flush()
+                    # Flushed before the rename, so that a crash of the machine cannot leave
+                    # the new name pointing at a file whose content never reached the disk.
+                    os.fsync(sink.fileno())
                 final.parent.mkdir(parents=True, exist_ok=True)
                 staged.replace(final)
             return result
         finally:
-            staged.unlink(missing_ok=True)
+            with suppress(OSError):
+                staged.unlink(missing_ok=True)
 
     def _upload_then_move(self, local: str, path: str) -> None:
         staged = self.full_path(f"{STAGING_DIR}/{uuid.uuid4().hex}.tmp")
@@ -168,14 +210,15 @@ class Destination:
         return str(self.fs._strip_protocol(full)).rstrip("/")
 
     @contextmanager
-    def _writing(self, path: str) -> Iterator[None]:
-        """Only a full disk or the like, while writing the local file, is ours to translate."""
+    def _writing(self, path: str, *, where: str) -> Iterator[None]:
+        """An OS error while a file is written (a full disk, a file too large) is an
+        OutputError; the writer's own errors pass through."""
         try:
             yield
         except OSError as error:
             raise OutputError(
-                f"Cannot write {path} for {self.url}: {error.strerror or error}. "
-                "Check free space in the temporary directory and the destination."
+                f"Cannot write {path} for {self.url}: {_reason(error)}. Check free space and "
+                f"permissions in {where}, then rerun."
             ) from None
 
     @contextmanager
@@ -186,8 +229,7 @@ class Destination:
             raise
         except Exception as error:  # a plugin's errors are its own; all mean "cannot write"
             raise OutputError(
-                f"Cannot {action} {path} in {self.url}: {type(error).__name__}: {error}. "
-                f"{self._hint()}"
+                f"Cannot {action} {path} in {self.url}: {_reason(error)}. {self._hint()}"
             ) from None
 
     def _hint(self) -> str:
@@ -199,3 +241,12 @@ class Destination:
                 "AWS_SECRET_ACCESS_KEY or AWS_PROFILE for s3://) and --endpoint-url."
             )
         return "Check the URL, the credentials and --storage-option values."
+
+
+def _reason(error: Exception) -> str:
+    """What went wrong, in words: an OS error's own text, else the error's type and text."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    text = " ".join(str(error).split())  # one line, whatever the plugin put in its message
+    text = text if len(text) <= 300 else text[:297] + "..."
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

@@ -39,6 +39,7 @@ import pyarrow as pa
 from batch_export.errors import ResponseShapeError
 from batch_export.job import JobStatus
 from batch_export.schema import SCHEMA_VERSION
+from batch_export.text import strict_json
 
 __all__ = [
     "ITEMS_DIR",
@@ -54,6 +55,7 @@ __all__ = [
     "job_id_of",
     "job_row",
     "jobs_path",
+    "json_text",
     "layout_document",
     "marker_path",
     "parse_timestamp",
@@ -160,20 +162,23 @@ def token_of(path: str) -> str:
 def parse_timestamp(value: str | None, *, name: str, job_id: str | None = None) -> datetime | None:
     """An ISO 8601 timestamp from the API as an aware UTC datetime; None stays None.
 
-    A timestamp without an offset is taken as UTC, as the API documents UTC throughout.
+    A timestamp without an offset is taken as UTC, as the API documents UTC throughout. One
+    that cannot be placed in UTC (``0001-01-01T00:00:00+01:00`` is before year 1 there) is
+    refused like one that does not parse.
     """
     if value is None:
         return None
     try:
         moment = datetime.fromisoformat(value)
-    except (TypeError, ValueError):
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)
+    except (TypeError, ValueError, OverflowError):
         raise ResponseShapeError(
-            f"Expected `{name}` to be an ISO 8601 timestamp for job {job_id}, got {value!r}.",
+            f"Expected `{name}` to be an ISO 8601 timestamp for job {job_id}, "
+            f"got {_excerpt(value)}.",
             job_id=job_id,
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
 
 
 def job_row(job: JobStatus, *, rows: int, exported_at: datetime, tool_version: str) -> pa.Table:
@@ -195,7 +200,7 @@ def job_row(job: JobStatus, *, rows: int, exported_at: datetime, tool_version: s
         "invalid_urls": list(job.invalid_urls),
         "tokens_charged_total": job.tokens_charged_total,
         "tokens_reserved": job.tokens_reserved,
-        "config": _json_or_none(job.batch_config),
+        "config": json_text(job.batch_config, name="batch_config", job_id=job.job_id),
         "created_at": parse_timestamp(job.created_at, name="created_at", job_id=job.job_id),
         "completed_at": parse_timestamp(job.completed_at, name="completed_at", job_id=job.job_id),
         "exported_at": exported_at,
@@ -203,15 +208,46 @@ def job_row(job: JobStatus, *, rows: int, exported_at: datetime, tool_version: s
         "tool_version": tool_version,
         "schema_version": SCHEMA_VERSION,
         "layout_version": LAYOUT_VERSION,
-        "extra": _json_or_none(job.extra or None),
+        "extra": json_text(job.extra or None, name="extra", job_id=job.job_id),
     }
-    return pa.Table.from_pylist([row], schema=JOBS_SCHEMA)
+    try:
+        return pa.Table.from_pylist([row], schema=JOBS_SCHEMA)
+    except (pa.ArrowException, OverflowError) as error:
+        # Counters past int64, say: the job's answer, not the table, is at fault.
+        raise ResponseShapeError(
+            f"The status of job {job.job_id} holds a value the jobs table cannot store "
+            f"({_excerpt(str(error))}); expected counters and tokens that fit 64 bits.",
+            job_id=job.job_id,
+        ) from None
 
 
-def _json_or_none(value: Any) -> str | None:
+def json_text(value: Any, *, name: str, job_id: str | None = None) -> str | None:
+    """``value`` as compact strict JSON text, keys sorted, for a text column; None stays None.
+
+    NaN and the infinities become ``null`` (see :func:`batch_export.text.strict_json`); a
+    value nested too deep to encode is a :class:`ResponseShapeError` naming the field.
+
+    >>> json_text({"b": float("nan"), "a": [1, float("inf")]}, name="batch_config")
+    '{"a":[1,null],"b":null}'
+    """
     if value is None:
         return None
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    try:
+        return strict_json(value, sort_keys=True)
+    except (RecursionError, ValueError, TypeError):
+        raise ResponseShapeError(
+            f"Expected `{name}` of job {job_id} to be JSON that can be stored as text, got a "
+            "value nested too deep or of another kind.",
+            job_id=job_id,
+        ) from None
+
+
+def _excerpt(value: object) -> str:
+    try:
+        text = repr(value)
+    except RecursionError:  # nested deeper than repr goes
+        text = f"a {type(value).__name__} nested too deep to show"
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def layout_document(tool_version: str) -> dict[str, Any]:
@@ -255,7 +291,8 @@ class Marker:
 
     def to_json(self) -> bytes:
         """The marker as the UTF-8 JSON text that is stored."""
-        return (json.dumps(asdict(self), indent=2, sort_keys=True) + "\n").encode()
+        text = json.dumps(asdict(self), indent=2, sort_keys=True, allow_nan=False)
+        return (text + "\n").encode()
 
     @classmethod
     def from_json(cls, data: bytes) -> Marker:

@@ -17,13 +17,16 @@ Example (against the bundled emulator):
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from batch_export.client import ApiClient
-from batch_export.errors import InvalidInputError, ResponseShapeError
+from batch_export.errors import InvalidInputError
 from batch_export.job import TERMINAL_STATUSES
 from batch_export.sync.layout import fingerprint_token
 
@@ -51,16 +54,26 @@ FINGERPRINT_FIELDS: tuple[str, ...] = (
 
 # Safety net against a listing whose `page_count` never stops growing.
 _MAX_PAGES = 100_000
+# The job ids the client accepts in a request path (see batch_export.client.check_job_id).
+_JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+# A listed status, count or timestamp is short; anything longer is not one.
+_MAX_FIELD_CHARS = 256
 
 
 @dataclass(frozen=True, kw_only=True)
 class ListedJob:
-    """One entry of the account's job list."""
+    """One entry of the account's job list.
+
+    ``problem`` says why an entry cannot be exported (no usable ``job_id``, a listed field of
+    the wrong type): such an entry fails alone, and the others go on. Without a usable id,
+    ``job_id`` names the entry's place in the listing instead.
+    """
 
     job_id: str
     status: str | None
     created_at: datetime | None
     fingerprint: dict[str, Any]
+    problem: str | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -73,42 +86,101 @@ class ListedJob:
         return fingerprint_token(self.fingerprint)
 
     @classmethod
-    def from_entry(cls, entry: object, *, page: int) -> ListedJob:
-        """Read one entry of the ``jobs`` list; raise when it has no usable ``job_id``."""
-        if not isinstance(entry, dict) or not isinstance(entry.get("job_id"), str):
-            raise ResponseShapeError(
-                f"Expected each entry of GET /v1/batch/jobs page {page} to be an object with a "
-                f"string `job_id`, got {_excerpt(entry)}.",
-                page=page,
+    def from_entry(cls, entry: object, *, page: int, position: int = 0) -> ListedJob:
+        """Read one entry of the ``jobs`` list; an unusable one comes with a ``problem``.
+
+        >>> ListedJob.from_entry({"status": "done"}, page=2, position=4).job_id
+        '(page 2 entry 4)'
+        """
+        job_id = entry.get("job_id") if isinstance(entry, dict) else None
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(job_id, str)
+            or not _JOB_ID.fullmatch(job_id)
+        ):
+            return cls(
+                job_id=f"(page {page} entry {position})",
+                status=None,
+                created_at=None,
+                fingerprint={},
+                problem=f"Expected entry {position} of GET /v1/batch/jobs page {page} to be an "
+                f"object with a plain `job_id` (letters, digits, '-', '_'), got {_excerpt(entry)}.",
             )
+        fingerprint = {name: entry.get(name) for name in FINGERPRINT_FIELDS}
         status = entry.get("status")
         return cls(
-            job_id=entry["job_id"],
-            status=None if status is None else str(status),
+            job_id=job_id,
+            status=status if isinstance(status, str) else None,
             created_at=_lenient_timestamp(entry.get("created_at")),
-            fingerprint={name: entry.get(name) for name in FINGERPRINT_FIELDS},
+            fingerprint=fingerprint,
+            problem=_fingerprint_problem(fingerprint, job_id),
         )
 
 
-def iter_account_jobs(client: ApiClient, *, page_size: int = LIST_PAGE_SIZE) -> Iterator[ListedJob]:
+def iter_account_jobs(
+    client: ApiClient, *, page_size: int = LIST_PAGE_SIZE, concurrency: int = 1
+) -> Iterator[ListedJob]:
     """Yield every job of the account once, reading every page of the job list."""
     seen: set[str] = set()
-    page = 1
-    while page <= _MAX_PAGES:
-        body = client.list_jobs(page=page, page_size=page_size)
-        entries = body["jobs"]
-        for entry in entries:
-            job = ListedJob.from_entry(entry, page=page)
+    for page, body in _pages(client, page_size=page_size, width=max(1, concurrency)):
+        for position, entry in enumerate(body["jobs"]):
+            job = ListedJob.from_entry(entry, page=page, position=position)
             if job.job_id not in seen:
                 seen.add(job.job_id)
                 yield job
-        page_count = body.get("page_count")
-        if isinstance(page_count, int) and not isinstance(page_count, bool):
-            if page >= page_count or not entries:
+
+
+def _pages(client: ApiClient, *, page_size: int, width: int) -> Iterator[tuple[int, Any]]:
+    """Every page of the listing, in order: page 1, then ``width`` pages at a time.
+
+    Reading in waves bounds what a ``page_count`` that lies costs: one wave past the end.
+    """
+    body = client.list_jobs(page=1, page_size=page_size)
+    yield 1, body
+    page = 1
+    with ThreadPoolExecutor(max_workers=width, thread_name_prefix="listing") as pool:
+        while not _is_last(body, page, page_size):
+            last = min(_page_count(body) or _MAX_PAGES, _MAX_PAGES)
+            wave = range(page + 1, min(page + width, last) + 1)
+            if not wave:
                 return
-        elif len(entries) < page_size:
-            return
-        page += 1
+            bodies = pool.map(lambda n: client.list_jobs(page=n, page_size=page_size), wave)
+            for page, body in zip(wave, list(bodies), strict=True):
+                yield page, body
+                if _is_last(body, page, page_size):
+                    return
+
+
+def _page_count(body: Any) -> int | None:
+    count = body.get("page_count")
+    return count if isinstance(count, int) and not isinstance(count, bool) else None
+
+
+def _is_last(body: Any, page: int, page_size: int) -> bool:
+    """An empty page ends the listing, as does the last page by count, or a short page."""
+    entries, count = body["jobs"], _page_count(body)
+    if not entries or page >= _MAX_PAGES:
+        return True
+    return page >= count if count is not None else len(entries) < page_size
+
+
+def _fingerprint_problem(fingerprint: dict[str, Any], job_id: str) -> str | None:
+    """Why the listed fields cannot be recorded, or None: each must be a short scalar."""
+    for name, value in fingerprint.items():
+        fits = value is None or isinstance(value, bool | int | str)
+        if isinstance(value, float):
+            fits = math.isfinite(value)
+        if isinstance(value, str):
+            fits = len(value) <= _MAX_FIELD_CHARS
+        if isinstance(value, int) and not isinstance(value, bool):
+            fits = abs(value) < 2**63
+        if not fits:
+            return (
+                f"Expected `{name}` of job {job_id} in GET /v1/batch/jobs to be a string, a "
+                f"number or null, got {_excerpt(value)}; the job is exported once it is listed "
+                "correctly."
+            )
+    return None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -151,14 +223,14 @@ def parse_when(text: str, *, option: str) -> datetime:
     try:
         # Python 3.11 reads a bare date as its midnight, and a trailing Z as UTC.
         moment = datetime.fromisoformat(text.strip())
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise InvalidInputError(
             f"{option} {text!r} is not an ISO date or datetime: use e.g. 2026-05-26 "
             "or 2026-05-26T10:30:00Z (UTC unless an offset is given)."
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
 
 
 def _lenient_timestamp(value: object) -> datetime | None:
@@ -171,11 +243,14 @@ def _lenient_timestamp(value: object) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(value)
-    except ValueError:
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: a moment that UTC cannot hold
         return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def _excerpt(value: object) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except RecursionError:  # nested deeper than repr goes
+        text = f"a {type(value).__name__} nested too deep to show"
     return text if len(text) <= 80 else text[:77] + "..."

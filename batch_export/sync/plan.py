@@ -8,7 +8,9 @@ time window, and the destination does not hold it as it is now:
   its marker's token, or it was exported under another item schema or layout version;
 - ``incomplete``: its items file or its jobs row is gone (removed by hand).
 
-Jobs are taken oldest first, so that ``--limit`` catches up in order.
+Jobs are taken oldest first, so that ``--limit`` catches up in order. A listed entry that
+cannot be exported at all (see :attr:`ListedJob.problem`) is ``unusable``: the sync reports it
+as failed, and exports the others.
 
 Example:
 
@@ -48,6 +50,7 @@ class Plan:
     outside_window: int
     to_export: tuple[PlannedJob, ...]
     skipped: tuple[tuple[str, str], ...]  # (job_id, reason): unchanged, not_finished, over_limit
+    unusable: tuple[ListedJob, ...] = ()  # listed with a `problem`: each fails alone
 
 
 def export_reason(job: ListedJob, tokens: Collection[str], *, whole: bool) -> str | None:
@@ -84,7 +87,10 @@ def plan_sync(
     in_window = [job for job in listed if window.contains(job.created_at)]
     skipped: list[tuple[str, str]] = []
     candidates: list[PlannedJob] = []
+    unusable = tuple(job for job in in_window if job.problem is not None)
     for job in sorted(in_window, key=_age):
+        if job.problem is not None:
+            continue
         if not job.is_terminal:
             skipped.append((job.job_id, "not_finished"))
             continue
@@ -101,6 +107,7 @@ def plan_sync(
         outside_window=len(listed) - len(in_window),
         to_export=tuple(candidates[:cut]),
         skipped=tuple(skipped),
+        unusable=unusable,
     )
 
 

@@ -17,6 +17,10 @@ run_finished    exported, failed, skipped, rows, seconds, exit_code
 
 Every event also carries ``ts`` (UTC, ISO 8601). :class:`SyncReport` is the run summary.
 
+Job ids, reasons and error messages may hold text from the network: in text lines and the
+summary for people, control characters are shown escaped (a newline cannot forge a line, an
+escape sequence cannot drive the terminal); JSON is strict (NaN and infinities are null).
+
 Example:
 
     >>> report = SyncReport(dest="out/", dry_run=False)
@@ -26,7 +30,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 from collections import Counter
@@ -39,6 +42,7 @@ from batch_export import __version__
 from batch_export.errors import SyncIncomplete
 from batch_export.schema import SCHEMA_VERSION
 from batch_export.sync.layout import LAYOUT_VERSION
+from batch_export.text import printable, strict_json
 
 __all__ = ["EXIT_INCOMPLETE", "EventLog", "OnEvent", "SyncReport", "utc_now"]
 
@@ -96,19 +100,19 @@ class SyncReport:
 
     def to_json(self, *, indent: int | None = None) -> str:
         """The summary as JSON text, one line unless ``indent`` is given."""
-        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False) + "\n"
+        return strict_json(self.to_dict(), indent=indent) + "\n"
 
     def to_text(self) -> str:
         """A few lines for a person: what was done, and what failed."""
         lines = [f"would export {p['job_id']} ({p['reason']})" for p in self.planned]
         lines.append(self._headline())
         lines += [f"  failed {f['job_id']}: {f['reason']}" for f in self.failed]
-        return "\n".join(lines) + "\n"
+        return "".join(printable(line) + "\n" for line in lines)
 
     def raise_for_failures(self) -> None:
         """Raise :class:`~batch_export.errors.SyncIncomplete` (exit 10) if any job failed."""
         if self.failed:
-            shown = ", ".join(f["job_id"] for f in self.failed[:5])
+            shown = printable(", ".join(f["job_id"] for f in self.failed[:5]))
             more = f" and {len(self.failed) - 5} more" if len(self.failed) > 5 else ""
             raise SyncIncomplete(
                 f"{len(self.failed)} of {len(self.failed) + len(self.exported)} jobs could not "
@@ -139,8 +143,8 @@ class EventLog:
     >>> import io
     >>> stream = io.StringIO()
     >>> EventLog(log_format="json", stream=stream)("job_skipped", {"job_id": "j1"})
-    >>> json.loads(stream.getvalue())["event"]
-    'job_skipped'
+    >>> stream.getvalue()[-25:]
+    '"job_id":"j1"}\n'
     """
 
     def __init__(self, *, log_format: str = "text", stream: TextIO | None = None) -> None:
@@ -150,12 +154,12 @@ class EventLog:
 
     def __call__(self, name: str, fields: dict[str, Any]) -> None:
         if self.log_format == "json":
-            line = json.dumps({"ts": utc_now().isoformat(), "event": name, **fields})
+            line = strict_json({"ts": utc_now().isoformat(), "event": name, **fields})
         else:
             text = _text_line(name, fields)
             if text is None:
                 return
-            line = f"batch-export sync: {text}"
+            line = f"batch-export sync: {printable(text)}"
         with self._lock:
             self.stream.write(line + "\n")
             self.stream.flush()

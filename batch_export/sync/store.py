@@ -20,22 +20,48 @@ the same, with ``--table-format delta``        Delta Lake tables
 =============================================  ==========================================
 
 A new kind of destination is one module with a class that follows :class:`Store`, and one
-line in :func:`open_store`.
+line in :data:`STORES`. Each is imported only when chosen: a store whose package is not
+installed is an :class:`~batch_export.errors.InvalidInputError` that says what to install.
+
+Example:
+
+    >>> import tempfile
+    >>> open_store(tempfile.mkdtemp())  # doctest: +ELLIPSIS
+    DatasetStore('...')
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import importlib
+import os
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
+
+from batch_export.errors import InvalidInputError
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from batch_export.job import JobStatus
 
-__all__ = ["JobLoad", "Store", "StoreState"]
+__all__ = ["STORES", "TABLE_FORMATS", "JobLoad", "Store", "StoreState", "open_store"]
+
+TABLE_FORMATS: tuple[str, ...] = ("parquet", "delta")
+
+# The kind of a destination -> (module, class, what to install when the import fails).
+STORES: dict[str, tuple[str, str, str]] = {
+    "parquet": ("batch_export.sync.dataset", "DatasetStore", "batch-export"),
+    "delta": ("batch_export.sync.stores.delta", "DeltaStore", "batch-export[delta]"),
+    "duckdb": ("batch_export.sync.stores.duckdb", "DuckDBStore", "batch-export[duckdb]"),
+    "postgresql": ("batch_export.sync.stores.postgres", "PostgresStore", "batch-export[postgres]"),
+}
+_DATABASE_SCHEMES = {
+    "duckdb://": "duckdb",
+    "postgresql://": "postgresql",
+    "postgres://": "postgresql",
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,3 +112,55 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Release connections and files."""
+
+
+def open_store(
+    dest: str | os.PathLike[str],
+    *,
+    table_format: str = "parquet",
+    storage_options: Mapping[str, Any] | None = None,
+    items_table: str = "items",
+    jobs_table: str = "jobs",
+) -> Store:
+    """The store that ``dest`` and ``table_format`` name (see the table above).
+
+    ``storage_options`` go to a folder store's file system; ``items_table`` and
+    ``jobs_table`` name a database's tables.
+    """
+    url = os.fspath(dest)
+    if table_format not in TABLE_FORMATS:
+        raise InvalidInputError(
+            f"--table-format must be one of {', '.join(TABLE_FORMATS)}, got {table_format!r}."
+        )
+    kind = next((k for s, k in _DATABASE_SCHEMES.items() if url.lower().startswith(s)), None)
+    if kind is None:
+        options: dict[str, Any] = {"storage_options": storage_options}
+        if (items_table, jobs_table) != ("items", "jobs"):
+            options.update(items_table=items_table, jobs_table=jobs_table)
+        return _store_class(table_format, url)(url, **options)
+    if table_format != "parquet":
+        raise InvalidInputError(
+            f"--table-format {table_format} applies to folder and object-store destinations, "
+            f"not to {kind}:// (a database holds tables of its own)."
+        )
+    if storage_options:
+        raise InvalidInputError(
+            f"--storage-option and --endpoint-url apply to folder and object-store "
+            f"destinations, not to {kind}://."
+        )
+    return _store_class(kind, url)(url, items_table=items_table, jobs_table=jobs_table)
+
+
+def _store_class(kind: str, url: str) -> Callable[..., Store]:
+    module_name, class_name, package = STORES[kind]
+    try:
+        store_class: Callable[..., Store] = getattr(
+            importlib.import_module(module_name), class_name
+        )
+        return store_class
+    except (ImportError, AttributeError) as error:
+        missing = getattr(error, "name", None) or class_name
+        raise InvalidInputError(
+            f"--dest {url} needs the {kind} store, which is not available here ({missing} "
+            f"cannot be imported): install {package}, or choose another destination."
+        ) from None

@@ -3,8 +3,17 @@
 A writer has a tiny interface (:class:`Writer`): ``write(batch)`` for each record batch of
 :data:`~batch_export.schema.ITEM_SCHEMA`, then ``close()`` once. It writes to a binary sink
 that it does not own and never closes (normally the temporary file of
-:func:`batch_export.atomic.atomic_output`). :func:`open_writer` finds a writer by format;
-:func:`resolve_format` tells the format from ``--format`` or from the output's extension.
+:func:`batch_export.atomic.atomic_output`).
+
+:data:`REGISTRY` is the one table of formats: each :class:`WriterFormat` names its format, its
+file extensions, its writer class and the writer options that apply to it. Everything else
+derives from it: :data:`FORMATS` (the CLI's ``--format`` choices), :func:`resolve_format` (the
+guess from an output's extension), :func:`open_writer` (which refuses an option that does not
+apply, such as ``escape_formulas`` for Parquet). **A new format** is one module in this package
+with a class that follows :class:`Writer`, and one line in :data:`REGISTRY`.
+
+Writer classes are imported when a file of their format is opened, so that the CLI starts
+without loading pyarrow.
 
 Example:
 
@@ -20,42 +29,29 @@ Example:
 
 from __future__ import annotations
 
+import importlib
 import os
-from collections.abc import Callable
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import PurePath
-from typing import BinaryIO, Protocol, runtime_checkable
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, cast, runtime_checkable
 
 from batch_export.errors import InvalidInputError
-from batch_export.writers.csv import CsvWriter
-from batch_export.writers.jsonl import JsonlWriter
-from batch_export.writers.parquet import ParquetWriter
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = [
     "EXTENSIONS",
     "FORMATS",
-    "CsvWriter",
-    "JsonlWriter",
-    "ParquetWriter",
+    "REGISTRY",
     "Writer",
+    "WriterFormat",
+    "check_options",
     "open_writer",
     "resolve_format",
+    "writer_format",
 ]
-
-FORMATS: tuple[str, ...] = ("parquet", "csv", "jsonl")
-
-EXTENSIONS: dict[str, str] = {
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".csv": "csv",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-}
-
-# A name like out.csv.gz promises compression that no writer gives: refuse it, even with
-# --format, rather than write a plain file under a compressed name.
-_COMPRESSED_EXTENSIONS = frozenset({".gz", ".bz2", ".xz", ".zst", ".zstd", ".zip", ".lz4"})
 
 
 @runtime_checkable
@@ -71,17 +67,74 @@ class Writer(Protocol):
         """Write what is pending and the format's trailer; leave the sink open."""
 
 
-_FACTORIES: dict[str, Callable[[BinaryIO], Writer]] = {
-    "parquet": ParquetWriter,
-    "jsonl": JsonlWriter,
-}
+@dataclass(frozen=True, kw_only=True)
+class WriterFormat:
+    """One output format: its name, extensions, writer class and the options it takes.
+
+    ``writer`` is ``"module:Class"``; the class is called as ``Class(sink, **options)``.
+    The options a writer may take are ``escape_formulas`` (bool) and ``metadata`` (the job's
+    header as string key-value pairs, for formats that carry it in the file).
+    """
+
+    name: str
+    extensions: tuple[str, ...]
+    writer: str
+    options: frozenset[str] = frozenset()
+
+    def open(self, sink: BinaryIO, **options: Any) -> Writer:
+        """A writer of this format on ``sink``, given only the options that apply."""
+        module, _, name = self.writer.partition(":")
+        cls = getattr(importlib.import_module(module), name)
+        return cast(Writer, cls(sink, **{k: v for k, v in options.items() if k in self.options}))
 
 
-def open_writer(fmt: str, sink: BinaryIO, *, escape_formulas: bool = False) -> Writer:
+REGISTRY: tuple[WriterFormat, ...] = (
+    WriterFormat(
+        name="parquet",
+        extensions=(".parquet", ".pq"),
+        writer="batch_export.writers.parquet:ParquetWriter",
+        options=frozenset({"metadata"}),
+    ),
+    WriterFormat(
+        name="csv",
+        extensions=(".csv",),
+        writer="batch_export.writers.csv:CsvWriter",
+        options=frozenset({"escape_formulas"}),
+    ),
+    WriterFormat(
+        name="jsonl",
+        extensions=(".jsonl", ".ndjson"),
+        writer="batch_export.writers.jsonl:JsonlWriter",
+    ),
+)
+
+FORMATS: tuple[str, ...] = tuple(entry.name for entry in REGISTRY)
+EXTENSIONS: dict[str, str] = {ext: entry.name for entry in REGISTRY for ext in entry.extensions}
+_BY_NAME = {entry.name: entry for entry in REGISTRY}
+
+# A name like out.csv.gz promises compression that no writer gives: refuse it, even with
+# --format, rather than write a plain file under a compressed name.
+_COMPRESSED_EXTENSIONS = frozenset({".gz", ".bz2", ".xz", ".zst", ".zstd", ".zip", ".lz4"})
+
+
+def _names(separator: str, prefix: str = "") -> str:
+    names = [prefix + name for name in FORMATS]
+    return separator.join(names) if separator == "|" else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def open_writer(
+    fmt: str,
+    sink: BinaryIO,
+    *,
+    escape_formulas: bool = False,
+    metadata: Mapping[str, str] | None = None,
+) -> Writer:
     """A writer of format ``fmt`` (one of :data:`FORMATS`) that writes to ``sink``.
 
-    ``escape_formulas`` applies to CSV only (see :mod:`batch_export.writers.csv`); asking
-    for it with another format is an :class:`InvalidInputError`.
+    ``escape_formulas`` applies to formats that take it (CSV, see
+    :mod:`batch_export.writers.csv`); asking for it with another is an
+    :class:`InvalidInputError`. ``metadata`` goes into formats that carry it (Parquet) and is
+    left out of the others.
 
     Example:
 
@@ -89,15 +142,24 @@ def open_writer(fmt: str, sink: BinaryIO, *, escape_formulas: bool = False) -> W
         >>> open_writer("csv", io.BytesIO(), escape_formulas=True).format
         'csv'
     """
-    fmt = _known_format(fmt)
-    if fmt == "csv":
-        return CsvWriter(sink, escape_formulas=escape_formulas)
-    if escape_formulas:
+    entry = check_options(fmt, escape_formulas=escape_formulas)
+    options: dict[str, Any] = {"escape_formulas": escape_formulas, "metadata": metadata}
+    return entry.open(sink, **options)
+
+
+def check_options(fmt: str, *, escape_formulas: bool = False) -> WriterFormat:
+    """The entry of ``fmt``; :class:`InvalidInputError` for an option that it does not take.
+
+    Called before any network work, so that a wrong combination costs nothing.
+    """
+    entry = writer_format(fmt)
+    if escape_formulas and "escape_formulas" not in entry.options:
+        takers = [e.name.upper() for e in REGISTRY if "escape_formulas" in e.options]
         raise InvalidInputError(
-            f"--escape-formulas applies to CSV output only, not {fmt}: "
-            "drop it or write a .csv file."
+            f"--escape-formulas applies to {' and '.join(takers)} output only, not "
+            f"{entry.name}: drop it or write a .csv file."
         )
-    return _FACTORIES[fmt](sink)
+    return entry
 
 
 def resolve_format(path: str | os.PathLike[str], fmt: str | None) -> str:
@@ -117,20 +179,21 @@ name it .parquet, .csv or .jsonl, or pass --format parquet|csv|jsonl.
     if suffix in _COMPRESSED_EXTENSIONS:
         raise InvalidInputError(
             f"Compressed output is not supported: '{path}' would not be {suffix[1:]}. "
-            "Name it .parquet, .csv or .jsonl (Parquet is compressed already)."
+            f"Name it {_names(', ', '.')} (Parquet is compressed already)."
         )
     if fmt is not None:
-        return _known_format(fmt)
+        return writer_format(fmt).name
     if suffix in EXTENSIONS:
         return EXTENSIONS[suffix]
     raise InvalidInputError(
-        f"Cannot tell the output format from '{path}': name it .parquet, .csv or .jsonl, "
-        "or pass --format parquet|csv|jsonl."
+        f"Cannot tell the output format from '{path}': name it {_names(', ', '.')}, "
+        f"or pass --format {_names('|')}."
     )
 
 
-def _known_format(fmt: str) -> str:
-    normalized = fmt.strip().lower()
-    if normalized not in FORMATS:
-        raise InvalidInputError(f"Unknown output format '{fmt}': pass --format parquet|csv|jsonl.")
-    return normalized
+def writer_format(fmt: str) -> WriterFormat:
+    """The registry entry of ``fmt`` (any case); :class:`InvalidInputError` if unknown."""
+    entry = _BY_NAME.get(fmt.strip().lower())
+    if entry is None:
+        raise InvalidInputError(f"Unknown output format '{fmt}': pass --format {_names('|')}.")
+    return entry

@@ -42,8 +42,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
+from batch_export.batches import BatchBuffer
 from batch_export.schema import ITEM_SCHEMA, LIST_COLUMNS
-from batch_export.writers import jsonl
+from batch_export.text import encode_json
 
 __all__ = [
     "CHUNK_BYTES",
@@ -98,11 +99,7 @@ class CsvWriter:
         chunk_bytes: int = CHUNK_BYTES,
     ) -> None:
         self._escape_formulas = escape_formulas
-        self._chunk_rows = chunk_rows
-        self._chunk_bytes = chunk_bytes
-        self._pending: list[pa.RecordBatch] = []
-        self._pending_rows = 0
-        self._pending_bytes = 0
+        self._buffer = BatchBuffer(rows=chunk_rows, nbytes=chunk_bytes)
         self._closed = False
         self._writer = pa_csv.CSVWriter(sink, _CSV_SCHEMA, write_options=_WRITE_OPTIONS)
 
@@ -110,14 +107,7 @@ class CsvWriter:
         """Append the rows of ``batch``."""
         if self._closed:
             raise ValueError("write() after close() on a CsvWriter")
-        if batch.schema != ITEM_SCHEMA:
-            raise ValueError(f"Expected a batch of ITEM_SCHEMA, got:\n{batch.schema}")
-        if batch.num_rows == 0:
-            return
-        self._pending.append(batch)
-        self._pending_rows += batch.num_rows
-        self._pending_bytes += batch.nbytes
-        if self._pending_rows >= self._chunk_rows or self._pending_bytes >= self._chunk_bytes:
+        if self._buffer.add(batch):
             self._write_pending()
 
     def close(self) -> None:
@@ -129,11 +119,10 @@ class CsvWriter:
         self._writer.close()
 
     def _write_pending(self) -> None:
-        if not self._pending:
+        table = self._buffer.take_table()
+        if table is None:
             return
-        table = pa.Table.from_batches(self._pending, schema=ITEM_SCHEMA).combine_chunks()
-        self._pending, self._pending_rows, self._pending_bytes = [], 0, 0
-        for batch in table.to_batches():
+        for batch in table.combine_chunks().to_batches():
             self._writer.write_batch(to_csv_batch(batch, escape_formulas=self._escape_formulas))
 
 
@@ -183,8 +172,10 @@ def _is_text(type_: pa.DataType) -> bool:
 def _json_arrays(column: pa.Array) -> pa.Array:
     if column.null_count == len(column):
         return pa.nulls(len(column), pa.string())
-    encode = jsonl.encode_json
     return pa.array(
-        [None if links is None else encode(links).decode("utf-8") for links in column.to_pylist()],
+        [
+            None if links is None else encode_json(links).decode("utf-8")
+            for links in column.to_pylist()
+        ],
         pa.string(),
     )

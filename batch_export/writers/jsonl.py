@@ -5,9 +5,8 @@ in schema order; ``links`` stays a list, null stays null, text is UTF-8 with non
 as is. JSON escapes every control character (``\\n``, ``\\u0000``, ``\\u001b``), so text from
 scraped pages never breaks a line. Every line, the last included, ends with ``\\n``.
 
-:func:`encode_json` is the one JSON encoding of the package (compact, UTF-8): orjson when it
-is importable, else the standard library, byte for byte the same. The CSV writer uses it
-for ``links``.
+Rows are encoded by :func:`batch_export.text.encode_json`, the one JSON encoding of the
+package (compact, UTF-8), which the CSV writer uses for ``links`` too.
 
 Example:
 
@@ -26,34 +25,14 @@ Example:
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from typing import BinaryIO
 
 import pyarrow as pa
 
 from batch_export.schema import ITEM_SCHEMA
+from batch_export.text import encode_json
 
-try:
-    import orjson
-except ImportError:  # pragma: no cover - orjson is a dependency; the fallback is tested
-    HAVE_ORJSON = False
-else:
-    HAVE_ORJSON = True
-
-__all__ = ["JsonlWriter", "encode_json"]
-
-
-def _encode_orjson(value: object) -> bytes:
-    return orjson.dumps(value)
-
-
-def _encode_stdlib(value: object) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-encode_json: Callable[[object], bytes] = _encode_orjson if HAVE_ORJSON else _encode_stdlib
-"""Compact UTF-8 JSON of ``value``: ``encode_json(["a", "ü"]) == '["a","ü"]'.encode()``."""
+__all__ = ["JsonlWriter"]
 
 
 class JsonlWriter:
@@ -79,8 +58,7 @@ class JsonlWriter:
             raise ValueError("write() after close() on a JsonlWriter")
         if batch.schema != ITEM_SCHEMA:
             raise ValueError(f"Expected a batch of ITEM_SCHEMA, got:\n{batch.schema}")
-        encode = encode_json
-        self._sink.write(b"".join(encode(row) + b"\n" for row in batch.to_pylist()))
+        self._sink.write(b"".join(encode_json(row) + b"\n" for row in batch.to_pylist()))
 
     def close(self) -> None:
         """Finish the output; the sink itself stays open (it belongs to the caller)."""

@@ -29,11 +29,13 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from batch_export.batches import BatchBuffer
 from batch_export.schema import ITEM_SCHEMA
 
 __all__ = ["ROW_GROUP_BYTES", "ROW_GROUP_ROWS", "ParquetWriter"]
@@ -67,18 +69,16 @@ class ParquetWriter:
         row_group_rows: int = ROW_GROUP_ROWS,
         row_group_bytes: int = ROW_GROUP_BYTES,
         compression_level: int | None = None,
+        metadata: Mapping[str, str] | None = None,
     ) -> None:
-        if row_group_rows < 1 or row_group_bytes < 1:
-            raise ValueError("row_group_rows and row_group_bytes must be at least 1")
-        self._row_group_rows = row_group_rows
-        self._row_group_bytes = row_group_bytes
-        self._pending: list[pa.RecordBatch] = []
-        self._pending_rows = 0
-        self._pending_bytes = 0
+        self._buffer = BatchBuffer(rows=row_group_rows, nbytes=row_group_bytes)
         self._closed = False
+        # The job's header (see batch_export.schema.export_metadata) rides in the schema's
+        # key-value metadata, beside the schema version, so that the file describes its job.
+        schema = ITEM_SCHEMA.with_metadata({**(ITEM_SCHEMA.metadata or {}), **(metadata or {})})
         self._writer = pq.ParquetWriter(
             sink,
-            ITEM_SCHEMA,
+            schema,
             compression="zstd",
             compression_level=compression_level,
             use_dictionary=[n for n in ITEM_SCHEMA.names if n not in _NO_DICTIONARY],
@@ -89,16 +89,7 @@ class ParquetWriter:
         """Buffer ``batch``; write a row group when enough rows or bytes are pending."""
         if self._closed:
             raise ValueError("write() after close() on a ParquetWriter")
-        if batch.schema != ITEM_SCHEMA:
-            raise ValueError(f"Expected a batch of ITEM_SCHEMA, got:\n{batch.schema}")
-        if batch.num_rows == 0:
-            return
-        self._pending.append(batch)
-        self._pending_rows += batch.num_rows
-        self._pending_bytes += batch.nbytes
-        if self._pending_rows >= self._row_group_rows or (
-            self._pending_bytes >= self._row_group_bytes
-        ):
+        if self._buffer.add(batch):
             self._write_row_group()
 
     def close(self) -> None:
@@ -110,8 +101,6 @@ class ParquetWriter:
         self._writer.close()
 
     def _write_row_group(self) -> None:
-        if not self._pending:
-            return
-        table = pa.Table.from_batches(self._pending, schema=ITEM_SCHEMA)
-        self._pending, self._pending_rows, self._pending_bytes = [], 0, 0
-        self._writer.write_table(table, row_group_size=table.num_rows)
+        table = self._buffer.take_table()
+        if table is not None:
+            self._writer.write_table(table, row_group_size=table.num_rows)

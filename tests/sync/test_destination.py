@@ -56,9 +56,10 @@ def test_a_full_disk_while_writing_is_an_output_error(dest: Destination) -> None
 
     with pytest.raises(OutputError) as caught:
         dest.publish("items/j1.parquet", full)
+    where = "the destination" if dest.is_local else "the temporary directory"
     assert str(caught.value) == (
         f"Cannot write items/j1.parquet for {dest.url}: No space left on device. "
-        "Check free space in the temporary directory and the destination."
+        f"Check free space and permissions in {where}, then rerun."
     )
 
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from batch_export.client import ApiClient
-from batch_export.errors import InvalidInputError, ResponseShapeError
+from batch_export.errors import InvalidInputError
 from batch_export.retry import RetryPolicy
-from batch_export.sync.listing import iter_account_jobs, parse_when
+from batch_export.sync.listing import ListedJob, iter_account_jobs, parse_when
 from tests.scripted import Answer, scripted_server
 
 KEY = "listing-key"
@@ -65,13 +65,66 @@ def test_a_job_pushed_onto_the_next_page_is_kept_once() -> None:
     assert set(got) == {e["job_id"] for e in entries}
 
 
-def test_an_entry_without_job_id_is_a_clear_error() -> None:
-    with pytest.raises(ResponseShapeError) as caught:
-        read([Answer(body={"jobs": [{"status": "completed"}], "page_count": 1})])
-    assert str(caught.value) == (
-        "Expected each entry of GET /v1/batch/jobs page 1 to be an object with a string "
-        "`job_id`, got {'status': 'completed'}."
+def test_an_entry_without_a_usable_job_id_comes_with_its_problem() -> None:
+    bad = [{"status": "completed"}, {"job_id": "a/../b"}, "text", {"job_id": "x" * 129}]
+    entries = [entry(1), *bad, entry(2)]
+    with scripted_server([Answer(body={"jobs": entries, "page_count": 1})]) as server:
+        client = ApiClient(base_url=server.base_url, api_key=KEY, retry=RetryPolicy(attempts=1))
+        jobs = list(iter_account_jobs(client, page_size=10))
+    assert [job.job_id for job in jobs] == [
+        "job-001",
+        "(page 1 entry 1)",
+        "(page 1 entry 2)",
+        "(page 1 entry 3)",
+        "(page 1 entry 4)",
+        "job-002",
+    ]
+    assert [job.problem is None for job in jobs] == [True, False, False, False, False, True]
+    assert jobs[1].problem == (
+        "Expected entry 1 of GET /v1/batch/jobs page 1 to be an object with a plain `job_id` "
+        "(letters, digits, '-', '_'), got {'status': 'completed'}."
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("completed_urls", [1, 2]),
+        ("status", {"nested": True}),
+        ("failed_urls", float("nan")),
+        ("accepted_urls", 2**64),
+        ("completed_at", "9" * 300),
+    ],
+)
+def test_a_listed_field_of_another_kind_is_the_jobs_problem(name: str, value: Any) -> None:
+    job = ListedJob.from_entry({**entry(7), name: value}, page=3, position=0)
+    assert job.job_id == "job-007" and job.problem is not None
+    assert job.problem.startswith(f"Expected `{name}` of job job-007 in GET /v1/batch/jobs to ")
+
+
+@pytest.mark.parametrize(
+    "created_at", ["9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+01:00", "soon", 17, None]
+)
+def test_a_listed_date_that_cannot_be_placed_is_no_date(created_at: Any) -> None:
+    job = ListedJob.from_entry({**entry(7), "created_at": created_at}, page=1)
+    assert job.created_at is None and job.problem is None
+
+
+def test_pages_are_read_in_waves_and_a_lying_page_count_costs_one_wave() -> None:
+    entries = [entry(n) for n in range(23)]
+    asked: list[int] = []
+
+    def answer(_: int, path: str, query: dict[str, str]) -> Answer:
+        page, size = int(query["page"]), int(query["page_size"])
+        asked.append(page)
+        body = {"jobs": entries[(page - 1) * size : page * size], "page_count": 10_000}
+        return Answer(body=body)
+
+    with scripted_server(answer) as server:
+        client = ApiClient(base_url=server.base_url, api_key=KEY, retry=RetryPolicy(attempts=1))
+        jobs = list(iter_account_jobs(client, page_size=5, concurrency=4))
+    assert [job.job_id for job in jobs] == [e["job_id"] for e in entries]
+    assert sorted(asked) == list(range(1, 10))  # 5 pages of jobs, then one wave of 4
 
 
 @pytest.mark.parametrize(
@@ -88,7 +141,9 @@ def test_parse_when_reads_dates_and_datetimes_as_utc(text: str, expected: dateti
     assert parse_when(text, option="--since") == expected
 
 
-@pytest.mark.parametrize("text", ["yesterday", "26/05/2026", "2026-02-30", ""])
+@pytest.mark.parametrize(
+    "text", ["yesterday", "26/05/2026", "2026-02-30", "", "0001-01-01T00:00:00+01:00"]
+)
 def test_parse_when_names_the_option(text: str) -> None:
     with pytest.raises(InvalidInputError) as caught:
         parse_when(text, option="--until")

@@ -34,7 +34,10 @@ def utc(text: str) -> datetime:
 
 def holds_item_schema(schema: pa.Schema) -> bool:
     """ITEM_SCHEMA's names, types and metadata; Parquet names a list's child `element`."""
-    if schema.names != ITEM_SCHEMA.names or schema.metadata != ITEM_SCHEMA.metadata:
+    metadata = schema.metadata or {}
+    if schema.names != ITEM_SCHEMA.names or any(
+        metadata.get(key) != value for key, value in ITEM_SCHEMA.metadata.items()
+    ):
         return False
     return all(
         got.type == want.type
@@ -73,7 +76,15 @@ def test_the_api_key_is_nowhere_in_the_dataset(reference: Synced) -> None:
 def test_each_item_file_holds_the_item_schema_in_its_day(reference: Synced) -> None:
     days = {doc["job_id"]: doc["created_at"][:10] for doc in account_docs()}
     for file in sorted(reference.root.glob("items/date=*/*.parquet"))[:20]:
-        assert holds_item_schema(pq.read_schema(file))
+        schema = pq.read_schema(file)
+        assert holds_item_schema(schema)
+        # Self-describing, as an export is: the job's header is in the file's metadata.
+        header = json.loads(schema.metadata[b"batch_export.job"])
+        assert header["job_id"] == file.stem and header["status"] in {
+            "completed",
+            "failed",
+            "cancelled",
+        }
         assert file.parent.name == f"date={days[file.stem]}"
         row = pq.read_table(reference.root / "jobs" / file.parent.name / file.name)
         assert row.column("rows")[0].as_py() == pq.read_metadata(file).num_rows

@@ -135,8 +135,8 @@ def test_rates_adding_up_to_one_are_accepted(tmp_path: Path) -> None:
     code, output = invoke(*rates, "--ready-file", str(bad_ready))
     assert code == 2
     assert output.endswith(
-        f"Error: Invalid value for '--ready-file': Cannot write {bad_ready}: "
-        "No such file or directory.\n"
+        f"Error: Invalid value for '--ready-file': Output folder '{bad_ready.parent}' does not "
+        "exist: create it first or choose another --ready-file path.\n"
     )
 
 

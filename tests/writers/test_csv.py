@@ -11,7 +11,6 @@ import pytest
 from hypothesis import given, settings
 
 from batch_export.schema import COLUMN_NAMES, ITEM_SCHEMA, LIST_COLUMNS
-from batch_export.writers import jsonl
 from batch_export.writers.csv import FORMULA_PREFIXES, CsvWriter, escape_formula_cells
 from tests.writers.batches import Row, check_golden, golden_rows, make_batch, row_lists, write_bytes
 
@@ -57,11 +56,7 @@ def escaped(value: Any) -> Any:
     ("name", "options"),
     [("expected.csv", {}), ("expected.escaped.csv", {"escape_formulas": True})],
 )
-@pytest.mark.parametrize("encoder", ["orjson", "stdlib"])
-def test_golden(
-    name: str, options: dict[str, bool], encoder: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(jsonl, "encode_json", getattr(jsonl, f"_encode_{encoder}"))
+def test_golden(name: str, options: dict[str, bool]) -> None:
     check_golden(name, write_bytes("csv", [make_batch(golden_rows())], **options))
 
 

@@ -7,7 +7,6 @@ import pytest
 from hypothesis import given, settings
 
 from batch_export.schema import COLUMN_NAMES
-from batch_export.writers import jsonl
 from batch_export.writers.jsonl import JsonlWriter
 from tests.writers.batches import (
     Row,
@@ -15,16 +14,11 @@ from tests.writers.batches import (
     golden_rows,
     make_batch,
     row_lists,
-    rows,
     write_bytes,
 )
 
-ENCODERS = {"orjson": jsonl._encode_orjson, "stdlib": jsonl._encode_stdlib}
 
-
-@pytest.mark.parametrize("encoder", ENCODERS)
-def test_golden(encoder: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(jsonl, "encode_json", ENCODERS[encoder])
+def test_golden() -> None:
     check_golden("expected.jsonl", write_bytes("jsonl", [make_batch(golden_rows())]))
 
 
@@ -63,9 +57,3 @@ def test_refuses_a_batch_of_another_schema_and_writes_after_close() -> None:
 def test_round_trip(written: list[Row]) -> None:
     produced = write_bytes("jsonl", [make_batch(written)])
     assert [json.loads(line) for line in io.BytesIO(produced)] == written
-
-
-@settings(max_examples=60, deadline=None)
-@given(rows)
-def test_fallback_encoder_is_byte_for_byte_the_same(row: Row) -> None:
-    assert jsonl._encode_stdlib(row) == jsonl._encode_orjson(row)

@@ -1,0 +1,157 @@
+"""The folder store: a hive-partitioned Parquet dataset on local disk or any fsspec URL.
+
+Each job is loaded in this order, each step one atomic file operation::
+
+    1. remove the job's marker, then its jobs row      (readers stop trusting the old export)
+    2. remove its items files at any other path         (a created_at that moved day)
+    3. write items/date=D/<job_id>.parquet              (whole, or not at all)
+    4. write jobs/date=D/<job_id>.parquet               (the job is now in the dataset)
+    5. write _markers/<job_id>.<token>.json             (the sync's own record, last)
+
+So, at every moment, a jobs row describes exactly the items file beside it, and an items file
+is always one whole export of its job. **Readers trust the jobs table**: a job is in the
+dataset when its row is in ``jobs/``, and its items are the items file of the same day and id.
+A kill between steps 3 and 4 leaves an items file without a row (an *orphan*, which
+:meth:`DatasetStore.prepare` removes before anything else); a kill between 4 and 5 leaves a job
+that is whole but that the next sync loads again. The store assumes it is the only writer of
+its destination. Paths and the jobs schema are in :mod:`batch_export.sync.layout`.
+
+Example:
+
+    >>> import tempfile
+    >>> store = DatasetStore(tempfile.mkdtemp())
+    >>> store.scan().recorded, store.prepare()
+    ({}, 0)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from batch_export.errors import InvalidInputError
+from batch_export.pipeline import write_batches
+from batch_export.sync.destination import Destination
+from batch_export.sync.layout import (
+    ITEMS_DIR,
+    JOBS_DIR,
+    Marker,
+    items_path,
+    job_row,
+    jobs_path,
+    marker_path,
+    partition_date,
+)
+from batch_export.sync.state import DatasetState
+from batch_export.sync.store import JobLoad, StoreState
+
+__all__ = ["DatasetStore"]
+
+
+class DatasetStore:
+    """A :class:`~batch_export.sync.store.Store` that keeps a Parquet dataset under ``url``.
+
+    ``dest`` is a local path, an fsspec URL (``s3://bucket/prefix``) or a ready
+    :class:`~batch_export.sync.destination.Destination`; ``storage_options`` go to its file
+    system. The tables are the folders ``items/`` and ``jobs/``, whose names are part of the
+    layout.
+    """
+
+    def __init__(
+        self,
+        dest: str | os.PathLike[str] | Destination,
+        *,
+        storage_options: Mapping[str, Any] | None = None,
+        items_table: str = ITEMS_DIR,
+        jobs_table: str = JOBS_DIR,
+    ) -> None:
+        if (items_table, jobs_table) != (ITEMS_DIR, JOBS_DIR):
+            raise InvalidInputError(
+                f"A Parquet dataset keeps its tables in the folders {ITEMS_DIR}/ and "
+                f"{JOBS_DIR}/; --items-table and --jobs-table apply to --table-format delta, "
+                "duckdb:// and postgresql:// destinations."
+            )
+        self.dest = (
+            dest
+            if isinstance(dest, Destination)
+            else Destination(os.fspath(dest), storage_options=storage_options)
+        )
+        self.url = self.dest.url
+        self._state: DatasetState | None = None
+
+    def __repr__(self) -> str:
+        return f"DatasetStore({self.url!r})"
+
+    def scan(self) -> StoreState:
+        """The jobs recorded by a marker, with its token, and the jobs whose files are whole."""
+        self._state = DatasetState.scan(self.dest)
+        return StoreState(recorded=self._state.tokens(), whole=self._state.whole())
+
+    def prepare(self) -> int:
+        """Write the layout file, and remove what a killed sync left; return the orphans removed.
+
+        Half-written files (``_staging/``, staged uploads) go too, uncounted.
+        """
+        state = self._scanned()
+        state.write_layout(self.dest)
+        self.dest.clear_staging()
+        orphans = state.orphans()
+        for path in orphans:
+            self.dest.delete(path)
+            state.discard(path)
+        return len(orphans)
+
+    def load(self, load: JobLoad, batches: Iterable[pa.RecordBatch]) -> int:
+        """Steps 1 to 5 above; return the rows written. A failure leaves no file trusted."""
+        state, job_id = self._scanned(), load.job.job_id
+        day = partition_date(load.created_at)
+        items, row = items_path(job_id, day), jobs_path(job_id, day)
+        # The row is made before any file changes: a job its table cannot hold fails cleanly.
+        job_row(load.job, rows=0, exported_at=load.exported_at, tool_version=load.tool_version)
+        self._unpublish(job_id, keep=items)
+        rows = self.dest.publish(
+            items, lambda sink: write_batches(batches, sink, format="parquet", job=load.job)
+        )
+        state.add(items)
+        table = job_row(
+            load.job, rows=rows, exported_at=load.exported_at, tool_version=load.tool_version
+        )
+        self.dest.publish(row, lambda sink: pq.write_table(table, sink))
+        state.add(row)
+        marker = Marker(
+            job_id=job_id,
+            fingerprint=dict(load.fingerprint),
+            token=load.token,
+            rows=rows,
+            items_path=items,
+            jobs_path=row,
+            exported_at=load.exported_at.isoformat(),
+            tool_version=load.tool_version,
+        )
+        self.dest.publish_bytes(marker_path(job_id, marker.token), marker.to_json())
+        return rows
+
+    def items_path(self, load: JobLoad) -> str:
+        """Where ``load``'s items file is, relative to the dataset's root."""
+        return items_path(load.job.job_id, partition_date(load.created_at))
+
+    def close(self) -> None:
+        """Nothing to release: every file is closed when written."""
+
+    def _scanned(self) -> DatasetState:
+        if self._state is None:
+            self.scan()
+        assert self._state is not None
+        return self._state
+
+    def _unpublish(self, job_id: str, *, keep: str) -> None:
+        """Steps 1 and 2: take the job out of what readers trust, before its items change."""
+        state = self._scanned()
+        items, rows, markers = state.files_of(job_id)
+        for path in [*sorted(markers), *sorted(rows), *sorted(items - {keep})]:
+            self.dest.delete(path)
+            state.discard(path)

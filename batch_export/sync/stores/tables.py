@@ -1,0 +1,196 @@
+"""What every table store shares: the jobs row it records, the spool, the evolution rule.
+
+A table store (Delta Lake, DuckDB, PostgreSQL) holds two tables:
+
+- ``items``: :data:`~batch_export.schema.ITEM_SCHEMA`, every item of every loaded job;
+- ``jobs``: :data:`STORE_JOBS_SCHEMA`, one row per job: the sync's
+  :data:`~batch_export.sync.layout.JOBS_SCHEMA` plus ``sync_token`` (the digest the next sync
+  compares, see :func:`~batch_export.sync.layout.fingerprint_token`) and ``fingerprint`` (the
+  job's listed fields it was computed from, as JSON text).
+
+**Schema evolution**: the item schema carries ``SCHEMA_VERSION``; when the current schema has
+a column that an existing table lacks, the table gains it, nullable, before the next load
+(:func:`columns_to_add`); old rows read null there. A column the store has with another type
+is a table of another shape, and an :class:`~batch_export.errors.OutputError`. Columns the
+table has and the schema does not (added by hand, or by a later version) are left alone.
+
+A job's batches are pulled from the API while they are loaded; a store that needs them more
+than once (a commit retried) or wants the network out of its transaction spools them first
+(:class:`Spool`, an Arrow IPC file read back memory-mapped: no job is held in memory).
+
+Example:
+
+    >>> columns_to_add("items", {"job_id": "text"}, {"job_id": "text", "extra": "jsonb"},
+    ...                store="PostgreSQL")
+    ['extra']
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+
+import pyarrow as pa
+
+from batch_export.errors import InvalidInputError, OutputError
+from batch_export.sync.layout import JOBS_SCHEMA, job_row
+from batch_export.sync.store import JobLoad, StoreState
+
+__all__ = [
+    "STORE_JOBS_SCHEMA",
+    "Spool",
+    "columns_to_add",
+    "first_line",
+    "jobs_row",
+    "quoted_identifier",
+    "state_of",
+]
+
+STORE_JOBS_SCHEMA: pa.Schema = pa.schema(
+    [*JOBS_SCHEMA, pa.field("sync_token", pa.string()), pa.field("fingerprint", pa.string())],
+    metadata=JOBS_SCHEMA.metadata,
+)
+
+BatchMap = Callable[[pa.RecordBatch], pa.RecordBatch]
+
+
+def jobs_row(load: JobLoad, *, rows: int) -> pa.Table:
+    """The one-row table of :data:`STORE_JOBS_SCHEMA` that records ``load``.
+
+    ``created_at`` falls back to the listing's when the job's own answer had none.
+    """
+    row = job_row(load.job, rows=rows, exported_at=load.exported_at, tool_version=load.tool_version)
+    if row.column("created_at")[0].as_py() is None:
+        created = pa.array([load.created_at], JOBS_SCHEMA.field("created_at").type)
+        row = row.set_column(row.schema.get_field_index("created_at"), "created_at", created)
+    fingerprint = json.dumps(dict(load.fingerprint), sort_keys=True, default=str)
+    row = row.append_column("sync_token", pa.array([load.token], pa.string()))
+    row = row.append_column("fingerprint", pa.array([fingerprint], pa.string()))
+    return row.cast(STORE_JOBS_SCHEMA)
+
+
+def state_of(pairs: Iterable[tuple[str, str | None]]) -> StoreState:
+    """The :class:`StoreState` of a transactional store from its jobs table's
+    ``(job_id, sync_token)`` pairs: every recorded job is whole.
+
+    >>> state_of([("j1", "ab"), ("j2", None)]).recorded
+    {'j1': {'ab'}, 'j2': set()}
+    """
+    recorded: dict[str, set[str]] = {}
+    for job_id, token in pairs:
+        tokens = recorded.setdefault(job_id, set())
+        if token:
+            tokens.add(token)
+    return StoreState(recorded=recorded, whole=set(recorded))
+
+
+def columns_to_add(
+    table: str, existing: Mapping[str, str], wanted: Mapping[str, str], *, store: str
+) -> list[str]:
+    """The columns of ``wanted`` that ``existing`` lacks, in ``wanted``'s order.
+
+    Both map a column name to the store's name of its type. A column both have with another
+    type raises :class:`OutputError`: the table is of another shape, and loading into it
+    would fail half way or, worse, convert.
+    """
+    for name, kind in wanted.items():
+        if name in existing and existing[name].lower() != kind.lower():
+            raise OutputError(
+                f"{store} table {table} has column {name} of type {existing[name]}, expected "
+                f"{kind}: it is not a table that batch-export made. Rename or drop it, or "
+                "load into other tables."
+            )
+    return [name for name in wanted if name not in existing]
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+
+def quoted_identifier(name: str, *, option: str) -> str:
+    """A table name given by the user, checked and quoted for SQL.
+
+    >>> quoted_identifier("scraper_items", option="items_table")
+    '"scraper_items"'
+    """
+    if not _IDENTIFIER.fullmatch(name):
+        raise InvalidInputError(
+            f"{option} must be a plain table name (letters, digits and '_', not starting with "
+            f"a digit, at most 63), got {name!r}."
+        )
+    return f'"{name}"'
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of a driver's error, which alone says what went wrong."""
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0].rstrip(" .:")
+
+
+class Spool:
+    """A job's batches written once to a temporary Arrow IPC file, read back as often as needed.
+
+    ``rows`` counts what was spooled; :meth:`reader` gives a fresh memory-mapped reader of
+    it. Use as a context manager: the file is removed when the block ends.
+
+    >>> from batch_export.schema import ITEM_SCHEMA
+    >>> with Spool([], schema=ITEM_SCHEMA) as spool:
+    ...     spool.rows, spool.reader().read_all().num_rows
+    (0, 0)
+    """
+
+    def __init__(
+        self,
+        batches: Iterable[pa.RecordBatch],
+        *,
+        schema: pa.Schema,
+        transform: BatchMap | None = None,
+    ) -> None:
+        descriptor, name = tempfile.mkstemp(prefix="batch-export-spool-", suffix=".arrow")
+        os.close(descriptor)
+        self.path = Path(name)
+        self.rows = 0
+        try:
+            self.schema = self._write(batches, schema, transform)
+        except BaseException:
+            self.path.unlink(missing_ok=True)
+            raise
+
+    def _write(
+        self, batches: Iterable[pa.RecordBatch], schema: pa.Schema, transform: BatchMap | None
+    ) -> pa.Schema:
+        empty = pa.RecordBatch.from_pylist([], schema=schema)
+        written: pa.Schema = (empty if transform is None else transform(empty)).schema
+        with pa.OSFile(str(self.path), "wb") as sink, pa.ipc.new_file(sink, written) as writer:
+            for batch in batches:
+                # Cast, not trusted: rows must have the types the tables were made for.
+                batch = batch.cast(schema)
+                writer.write_batch(batch if transform is None else transform(batch))
+                self.rows += batch.num_rows
+        return written
+
+    def reader(self) -> pa.RecordBatchReader:
+        """A new reader over every spooled batch, in order."""
+        source = pa.ipc.open_file(pa.memory_map(str(self.path), "r"))
+        return pa.RecordBatchReader.from_batches(
+            source.schema, (source.get_batch(i) for i in range(source.num_record_batches))
+        )
+
+    def table(self) -> pa.Table:
+        """Every spooled row as one table (memory-mapped, not copied)."""
+        return pa.ipc.open_file(pa.memory_map(str(self.path), "r")).read_all()
+
+    def __enter__(self) -> Spool:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.path.unlink(missing_ok=True)
