@@ -11,9 +11,12 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
+import batch_export
 from batch_export.errors import JobNotFinishedError
 from batch_export.export import Connection, export
-from batch_export.schema import COLUMN_NAMES
+from batch_export.frame import summarize
+from batch_export.report import render_report
+from batch_export.schema import COLUMN_NAMES, SCHEMA_VERSION
 from batch_export.testing import Emulator, generate_job
 from tests.conftest import CANARY_KEY, SAMPLE_DATA, SMALL_JOB
 
@@ -145,3 +148,31 @@ def test_the_key_never_shows_in_a_repr() -> None:
     connection = Connection(api_key=CANARY_KEY)
     assert CANARY_KEY not in repr(connection)
     assert CANARY_KEY not in repr(connection.client(sleep=lambda _: None))
+
+
+def test_a_parquet_export_carries_its_jobs_header(sample_api: Emulator, tmp_path: Path) -> None:
+    out = tmp_path / "small.parquet"
+    summary = export(SMALL_JOB, out, base_url=sample_api.base_url, api_key=CANARY_KEY)
+    metadata = pq.read_schema(out).metadata
+    header = json.loads(metadata[b"batch_export.job"])
+    doc = served()
+    assert header["job_id"] == SMALL_JOB and header["status"] == doc["status"]
+    assert header["total_urls"] == doc["total_urls"]
+    assert header["tokens_charged_total"] == doc["token_summary"]["tokens_charged_total"]
+    assert header["batch_config"] == doc["batch_config"]
+    assert metadata[b"batch_export.tool_version"] == batch_export.__version__.encode()
+    assert metadata[b"batch_export.schema_version"] == str(SCHEMA_VERSION).encode()
+    # The report of the file alone now knows the job's status and tokens.
+    again = summarize(out)
+    assert again.job_status == doc["status"] == summary.job_status
+    assert again.tokens == summary.tokens
+    assert f"<h2>Job <code>{SMALL_JOB}</code>: {doc['status']}</h2>" in render_report(again)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_csv_and_jsonl_summaries_know_only_the_rows(
+    sample_api: Emulator, tmp_path: Path, fmt: str
+) -> None:
+    out = tmp_path / f"small.{fmt}"
+    export(SMALL_JOB, out, base_url=sample_api.base_url, api_key=CANARY_KEY)
+    assert summarize(out).job_status is None

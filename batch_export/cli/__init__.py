@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "export": "batch_export.cli.export:export_command",
     "report": "batch_export.cli.report:report_command",
     "sync": "batch_export.cli.sync:sync",
+    "compact": "batch_export.cli.compact:compact",
     "emulator": "batch_export.cli.emulator:emulator",
 }
 
