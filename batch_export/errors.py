@@ -13,7 +13,9 @@ expected failure.
     │   ├── RequestRejectedError         exit 7  400/402/409/422 and other final refusals
     │   ├── TransientApiError            exit 7  429, 5xx, dropped or cut-short answers; retried
     │   │   └── RetriesExhaustedError    exit 7  ... until the retry policy gave up
-    │   └── ResponseShapeError           exit 7  a needed field is missing or has the wrong type
+    │   └── ResponseShapeError           exit 7  an answer that does not fit: a field missing, of
+    │                                            the wrong type or past its bound, another job's
+    │                                            answer, a body past --max-response-mb
     ├── InsecureTransportError           exit 2  the key would go in clear text
     ├── JobNotFinishedError              exit 5  --no-wait on an unfinished job, or --timeout passed
     ├── IncompleteResultsError           exit 6  the items cannot be proven whole (gaps, repeats)
@@ -169,7 +171,11 @@ class RetriesExhaustedError(TransientApiError):
 
 
 class ResponseShapeError(ApiError):
-    """A field needed to export correctly is missing, or a field has the wrong type."""
+    """An answer that does not fit what was asked.
+
+    A needed field is missing; a field has the wrong type or is past its bound; the answer is
+    for another job than the one asked; the body is larger than the client's bound.
+    """
 
 
 class JobNotFinishedError(BatchExportError):

@@ -175,10 +175,8 @@ def _run(case: Case, base_url: str, out: Path) -> tuple[int, str, str, float]:
     return done.returncode, done.stdout.decode(), done.stderr.decode(), elapsed
 
 
-XFAIL = {
-    "wrong-job-on-page-2": "needs flatten.py: read_page_batch (the pyarrow road) must refuse "
-    "a page whose job_id is not the job asked for",
-}
+# Cases that fail because of code outside the HTTP side: name -> "needs <file>: <what>".
+XFAIL: dict[str, str] = {}
 
 
 @pytest.mark.parametrize(
