@@ -235,7 +235,10 @@ def _output_problem(destination: Path, option: str) -> str | None:
     try:
         if destination.is_dir():
             example = destination / "export.parquet"
-            return f"Output path '{destination}' is a folder: name a file in it, e.g. {option} {example}."
+            return (
+                f"Output path '{destination}' is a folder: name a file in it, "
+                f"e.g. {option} {example}."
+            )
         if destination.exists() and not destination.is_file():
             return (
                 f"Output path '{destination}' is not a regular file (a device or pipe?): "

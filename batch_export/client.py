@@ -57,6 +57,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import requests.utils
 import urllib3
 
+from batch_export.api import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, DEFAULT_MAX_RESPONSE_BYTES
 from batch_export.errors import (
     ApiError,
     BatchExportError,
@@ -66,12 +67,11 @@ from batch_export.errors import (
     TransientApiError,
 )
 from batch_export.job import ResultPage, decode_json
-from batch_export.refusal import API_KEY_ENV, refusal
+from batch_export.refusal import refusal
 from batch_export.retry import RetryPolicy, call_with_retries
 from batch_export.secret import check_api_key, redact, scrub
 from batch_export.throttle import AdaptiveLimit
 from batch_export.transport import (
-    DEFAULT_MAX_RESPONSE_BYTES,
     TRANSPORT_ERRORS,
     Deadline,
     discard,
@@ -97,8 +97,6 @@ __all__ = [
 
 T = TypeVar("T")
 
-DEFAULT_BASE_URL = "https://scraper.geonode.io"
-BASE_URL_ENV = "SCRAPER_API_BASE_URL"
 _JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 _MAX_REDIRECTS = 5
 _REDIRECTS = (301, 302, 303, 307, 308)

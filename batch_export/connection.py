@@ -28,7 +28,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from batch_export.api import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, MAX_PAGE_SIZE
+from batch_export.api import (
+    API_KEY_ENV,
+    BASE_URL_ENV,
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    MAX_PAGE_SIZE,
+)
 from batch_export.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -111,7 +117,19 @@ class Connection:
     request_timeout: float = field(
         default=60.0,
         metadata=_option(
-            "Seconds one API answer may take in all before it is retried.", low=0, low_open=True
+            "Seconds one API request may take in all (connect, headers, body) before it is "
+            "retried.",
+            low=0,
+            low_open=True,
+        ),
+    )
+    max_response_mb: float = field(
+        default=DEFAULT_MAX_RESPONSE_BYTES / 2**20,
+        metadata=_option(
+            "Largest API answer accepted, in MB, on the wire and after decompression.",
+            low=0,
+            low_open=True,
+            high=4096,
         ),
     )
     allow_insecure_http: bool = field(
@@ -139,6 +157,7 @@ class Connection:
             api_key=self.api_key,
             retry=retry,
             timeout=self.request_timeout,
+            max_response_bytes=int(self.max_response_mb * 2**20),
             concurrency=self.concurrency,
             allow_insecure_http=self.allow_insecure_http,
             sleep=sleep,
@@ -159,6 +178,7 @@ class ConnectionOptions(TypedDict, total=False):
     wait: bool
     timeout: float
     request_timeout: float
+    max_response_mb: float
     allow_insecure_http: bool
     retry: RetryPolicy | None
 

@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from batch_export.api import API_KEY_ENV
 from batch_export.errors import (
     ApiError,
     AuthenticationError,
@@ -29,9 +30,8 @@ from batch_export.errors import (
 )
 from batch_export.retry import RETRY_STATUS, parse_retry_after
 
-__all__ = ["API_KEY_ENV", "escape_controls", "excerpt", "refusal"]
+__all__ = ["escape_controls", "excerpt", "refusal"]
 
-API_KEY_ENV = "GEONODE_SCRAPER_API_KEY"
 _EXCERPT = 200
 _DETAILS_SHOWN = 5
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")

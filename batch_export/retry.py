@@ -62,7 +62,7 @@ class RetryPolicy:
     base_delay: float = 0.5
     max_delay: float = 30.0
     jitter: float = 0.5
-    retry_after_cap: float = 120.0
+    retry_after_cap: float = 30.0
 
     def __post_init__(self) -> None:
         if self.attempts < 1:

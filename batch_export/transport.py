@@ -50,7 +50,6 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 from batch_export.errors import InvalidInputError, ResponseShapeError, TransientApiError
 
 __all__ = [
-    "DEFAULT_MAX_RESPONSE_BYTES",
     "ERROR_BODY_PREFIX",
     "TRANSPORT_ERRORS",
     "Deadline",
@@ -60,7 +59,6 @@ __all__ = [
     "read_body",
 ]
 
-DEFAULT_MAX_RESPONSE_BYTES = 64 * 2**20
 ERROR_BODY_PREFIX = 64 * 2**10
 # What urllib3, http.client, zlib and the OS raise while a request is sent or read.
 TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (

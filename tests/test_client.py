@@ -64,7 +64,7 @@ def test_passing_failures_are_retried(failure: Answer, reason: str) -> None:
         ("2", 2.0),
         ("0", 0.5),
         ("-3", 0.5),
-        ("999999", 120.0),
+        ("999999", 30.0),
         ("Thu, 01 Jan 1970 00:00:00 GMT", 0.5),
     ],
 )

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
+from batch_export.api import MAX_PAGE_SIZE
 from batch_export.testing.faults import Fault, Faults
 from batch_export.testing.jobs import JobDoc, Stage, job_stages, validate_job
 
@@ -37,7 +38,6 @@ except ImportError:  # pragma: no cover - orjson is a dependency; the fallback i
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-MAX_PAGE_SIZE = 50
 DEFAULT_PAGE_SIZE = 10
 _JOBS_PATH = "/v1/batch/jobs"
 _OTHER_PATHS = (_JOBS_PATH, "/v1/batch")  # POST /v1/batch exists; it is answered 405
