@@ -6,8 +6,8 @@ import dataclasses
 import typing
 
 import click
-from click.testing import CliRunner
 import pytest
+from click.testing import CliRunner
 
 from batch_export.cli.export import export_command
 from batch_export.cli.options import connection_from
@@ -71,8 +71,6 @@ def test_out_of_range_values_are_refused_in_one_sentence(
 
 
 def test_the_cli_refuses_non_finite_numbers() -> None:
-    result = CliRunner().invoke(
-        export_command, ["j1", "-o", "out.parquet", "--timeout", "nan"]
-    )
+    result = CliRunner().invoke(export_command, ["j1", "-o", "out.parquet", "--timeout", "nan"])
     assert result.exit_code == 2
     assert "'nan' is not a finite number." in result.output

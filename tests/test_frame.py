@@ -13,8 +13,8 @@ import pytest
 
 from batch_export.errors import InvalidInputError, JobNotFinishedError
 from batch_export.export import export
-from batch_export.pipeline import JOINED_ROWS
 from batch_export.frame import iter_batches, read_export, read_job, read_jobs, summarize
+from batch_export.pipeline import JOINED_ROWS
 from batch_export.schema import COLUMN_NAMES, ITEM_SCHEMA
 from batch_export.testing import Emulator, generate_job
 from tests.conftest import CANARY_KEY, SAMPLE_DATA, SMALL_JOB

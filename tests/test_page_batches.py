@@ -19,8 +19,7 @@ from hypothesis import strategies as st
 from batch_export.client import ApiClient, decode_json
 from batch_export.errors import ApiError
 from batch_export.fetcher import iter_pages, iter_result_pages, wait_for_job
-from batch_export.flatten import PageDecoder
-from batch_export.flatten import flatten_items, read_page_batch
+from batch_export.flatten import PageDecoder, flatten_items, read_page_batch
 from batch_export.job import ResultPage
 from batch_export.retry import RetryPolicy
 from tests.conftest import CANARY_KEY
