@@ -66,7 +66,12 @@ def joined(
     buffer = BatchBuffer(rows=rows, nbytes=nbytes)
     for batch in batches:
         if buffer.add(batch):
-            yield pa.concat_batches(buffer.take(), memory_pool=memory_pool)
+            yield _one(buffer.take(), memory_pool)
     pending = buffer.take()
     if pending:
-        yield pa.concat_batches(pending, memory_pool=memory_pool)
+        yield _one(pending, memory_pool)
+
+
+def _one(batches: list[pa.RecordBatch], memory_pool: pa.MemoryPool | None) -> pa.RecordBatch:
+    # A batch big enough on its own is passed on as it is, not copied.
+    return batches[0] if len(batches) == 1 else pa.concat_batches(batches, memory_pool=memory_pool)

@@ -10,9 +10,9 @@ result.
 
 The fetcher knows HTTP and the API's answers, not what the pages become: the caller passes
 a ``decode(content, url, page)`` that turns a page's bytes into any object with a ``page``
-number and ``input_indexes()``. It runs in the fetching threads, so a decoder that releases
-the GIL (pyarrow's JSON reader, see :class:`batch_export.flatten.PageDecoder`) decodes pages
-in parallel with the fetching. :func:`iter_result_pages` is the same road with the items as
+number and ``input_indexes()``. It runs in the fetching threads: the pipeline passes a scan
+that only finds each page's indexes and road (:class:`batch_export.scan.PageScanner`), and
+reads pages into Arrow later, in chunks. :func:`iter_result_pages` is the same road with the items as
 parsed JSON (:class:`~batch_export.job.ResultPage`).
 
 Example (against the bundled emulator):

@@ -1,12 +1,13 @@
 """Turn a page of API items into one Arrow record batch of the output schema.
 
-Two roads lead to the same batch. :func:`read_page_batch` hands a page's raw JSON bytes to
-pyarrow's own JSON reader, which builds the columns in C++ without making a Python object per
-value (and without holding the GIL, so pages are read in parallel with the fetching). It
-takes only pages whose items hold nothing but the documented fields, with the documented
-types; for any other page it answers None, and :func:`flatten_items` builds the batch from the
-parsed items, column by column. Both give the same rows for the pages both take (the tests
-hold them to it).
+Two roads lead to the same batch. The **chunked road**, :func:`read_pages`, hands the raw
+JSON bytes of many pages at once to pyarrow's own JSON reader, which builds the columns in
+C++ without making a Python object per value, and without holding the GIL; one call for
+megabytes of pages, rather than one per 50-item page, each with its own setup. It takes only
+pages that the scan (:mod:`batch_export.scan`) found documented, and values of the documented
+types. Any other page takes the **general road**: :func:`flatten_items` builds the batch from
+the parsed items, column by column. Both give the same rows for the pages both take (the
+tests hold them to it). :func:`read_bodies` takes consecutive pages by whichever road fits.
 
 In :func:`flatten_items`, missing optional fields become nulls; fields the schema does not
 know, at the item level or inside ``data`` or ``metadata``, are kept as JSON in the ``extra``
@@ -34,31 +35,27 @@ from __future__ import annotations
 import functools
 from array import array
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.json as pa_json
 
 from batch_export.errors import ResponseShapeError
-from batch_export.job import COUNTERS, ResultPage, decode_json
+from batch_export.job import ResultPage, decode_json
+from batch_export.scan import ResultBody, scan_indexes
 from batch_export.schema import DATA_FIELDS, ITEM_FIELDS, ITEM_SCHEMA, METADATA_FIELDS
 from batch_export.text import encode_json
 
-__all__ = ["PAGE_POOL", "PageBatch", "PageDecoder", "flatten_items", "read_page_batch"]
-
-# After this many pages of a job that pyarrow's reader could not take (undocumented fields,
-# most likely on every page), the rest go straight to the general road.
-_DECLINES_BEFORE_GIVING_UP = 3
+__all__ = ["PAGE_POOL", "flatten_items", "read_bodies", "read_page_batch", "read_pages"]
 
 _ITEM_KNOWN = frozenset(ITEM_FIELDS)
 _DATA_KNOWN = frozenset(DATA_FIELDS)
 _METADATA_KNOWN = frozenset(METADATA_FIELDS)
 _EMPTY: dict[str, Any] = {}
 
-# What a page must look like for pyarrow's reader: every documented item field with its
-# output type, nested as the API nests it. The job's counters are typed too, so that a page
-# whose counters the general road would refuse (a negative or non-integer count) goes there.
+# What the results of a page must look like for pyarrow's reader: every documented item
+# field with its output type, nested as the API nests it. The page's other fields were
+# checked by the scan (batch_export.scan) and are skipped here.
 _DIRECT_FIELDS = tuple(name for name in ITEM_FIELDS if name not in ("data", "metadata"))
 _ITEM_TYPE = pa.struct(
     [
@@ -68,21 +65,10 @@ _ITEM_TYPE = pa.struct(
     ]
 )
 _RESULTS_TYPE = pa.list_(_ITEM_TYPE)
-_TOKEN_FIELDS = ("tokens_charged_total", "tokens_reserved")
-_PAGE_SCHEMA = pa.schema(
-    [
-        pa.field("job_id", pa.string()),
-        pa.field("results", _RESULTS_TYPE),
-        *(pa.field(name, pa.int64()) for name in ("total_urls", *COUNTERS)),
-        pa.field("token_summary", pa.struct([(name, pa.int64()) for name in _TOKEN_FIELDS])),
-    ]
-)
-# "infer" rather than "error": the job's own fields vary (batch_config carries the request
-# headers a user set), and an undocumented item field shows as a type that is not _ITEM_TYPE.
+_PAGE_SCHEMA = pa.schema([pa.field("results", _RESULTS_TYPE)])
 _PARSE_OPTIONS = pa_json.ParseOptions(
-    explicit_schema=_PAGE_SCHEMA, unexpected_field_behavior="infer", newlines_in_values=True
+    explicit_schema=_PAGE_SCHEMA, unexpected_field_behavior="ignore", newlines_in_values=False
 )
-_HEADER_FIELDS = [field.name for field in _PAGE_SCHEMA if field.name != "results"]
 _BOM = b"\xef\xbb\xbf"
 _MAX_BLOCK = (1 << 31) - 1  # pyarrow reads a page as one block, whose size is an int32
 
@@ -103,42 +89,41 @@ def _page_pool() -> pa.MemoryPool:
 PAGE_POOL: pa.MemoryPool = _page_pool()
 
 
-def read_page_batch(content: bytes, job_id: str) -> tuple[pa.RecordBatch, list[int]] | None:
-    """The items of one status response read from its JSON bytes by pyarrow, or None.
+def read_pages(
+    bodies: Sequence[bytes], job_id: str, indexes: Sequence[int]
+) -> pa.RecordBatch | None:
+    """The items of several scanned pages (:mod:`batch_export.scan`) in one record batch.
 
-    Returns the batch with its items' ``input_index`` values, in order. None means "take the
-    general road" (:func:`batch_export.job.decode_json`, then :func:`flatten_items`): the
-    body is not one JSON object, is not valid UTF-8, has an item field the schema does not
-    know or a value of another type, an item without a non-negative ``input_index``, or job
-    counters that are not non-negative integers. For every page it takes, the batch equals
-    what the general road makes of it.
+    The pages' bodies are read in one call of pyarrow's JSON reader, one body a line (a raw
+    newline in valid JSON can only be whitespace, so it becomes a space). ``indexes`` are the
+    ``input_index`` values the scan found, in order: the rows must carry exactly those.
+    None means that pyarrow's reader does not take these pages as they are (a value of
+    another type, text that is not valid UTF-8, ...): read them one by one, and take the
+    general road for any that it still refuses.
     """
-    # orjson refuses a byte-order mark and pyarrow accepts it: leave the verdict to the former.
-    if content.startswith(_BOM) or len(content) >= _MAX_BLOCK:
+    chunk = b"\n".join(body.replace(b"\n", b" ") for body in bodies)
+    if chunk.startswith(_BOM) or b"\n" + _BOM in chunk or len(chunk) >= _MAX_BLOCK:
+        # orjson refuses a byte-order mark and pyarrow accepts it: leave it to the former.
         return None
     try:
         table = pa_json.read_json(
-            pa.BufferReader(content),
-            read_options=pa_json.ReadOptions(use_threads=False, block_size=len(content) + 1),
+            pa.BufferReader(chunk),
+            read_options=pa_json.ReadOptions(use_threads=False, block_size=len(chunk) + 1),
             parse_options=_PARSE_OPTIONS,
             memory_pool=PAGE_POOL,
         )
     except pa.ArrowException:
         return None
-    if table.num_rows != 1 or table.schema.field("results").type != _RESULTS_TYPE:
+    if table.num_rows != len(bodies) or table.schema.field("results").type != _RESULTS_TYPE:
         return None
-    # Each pyarrow call costs microseconds and a trip through the GIL: the few header values
-    # are checked in Python, in one conversion.
-    results = table.column("results").chunk(0)
-    header = table.select(_HEADER_FIELDS).to_pylist()[0]
-    if results.null_count or not _header_fits(header, job_id):
-        return None
+    results = table.column("results").combine_chunks(memory_pool=PAGE_POOL)
     items = results.flatten()
-    if items.null_count:
+    if results.null_count or items.null_count:
         return None
     columns = dict(zip(_ITEM_TYPE.names, items.flatten(), strict=True))
-    indexes = columns["input_index"].to_pylist()
-    if None in indexes or (indexes and min(indexes) < 0):
+    # The same bytes, read by two parsers: they must agree on the indexes the ledger counted
+    # (a key given twice is where JSON parsers part ways).
+    if columns["input_index"].null_count or columns["input_index"].to_pylist() != list(indexes):
         return None
     batch = _items_batch(job_id, columns)
     try:
@@ -146,19 +131,52 @@ def read_page_batch(content: bytes, job_id: str) -> tuple[pa.RecordBatch, list[i
         batch.validate(full=True)
     except pa.ArrowInvalid:
         return None
-    return batch, indexes
+    return batch
 
 
-def _header_fits(header: dict[str, Any], job_id: str) -> bool:
-    """The answer is of the job asked for, and its counters are non-negative integers.
+def read_page_batch(content: bytes, job_id: str) -> tuple[pa.RecordBatch, list[int]] | None:
+    """One page's items by the chunked road, with their indexes; None for the general road.
 
-    Any other answer takes the general road, whose checks name what is wrong.
+    For every page it takes, the batch equals what the general road
+    (:func:`batch_export.job.decode_json`, then :func:`flatten_items`) makes of it.
     """
-    if header.pop("job_id") not in (None, job_id):
-        return False
-    tokens = header.pop("token_summary") or {}
-    values = [*header.values(), *(tokens.get(name) for name in _TOKEN_FIELDS)]
-    return all(value is None or value >= 0 for value in values)
+    indexes = scan_indexes(content, job_id)
+    if indexes is None:
+        return None
+    batch = read_pages([content], job_id, indexes)
+    return None if batch is None else (batch, indexes)
+
+
+def read_bodies(pages: Sequence[ResultBody]) -> pa.RecordBatch:
+    """The rows of consecutive pages of one job, in order, by whichever road each takes.
+
+    Scanned pages are read together (:func:`read_pages`); should pyarrow refuse them so, each
+    is read alone, and one it still refuses is parsed and flattened value by value, which
+    names the value that does not fit (:class:`ResponseShapeError`).
+    """
+    if not pages:
+        return pa.RecordBatch.from_pylist([], schema=ITEM_SCHEMA)
+    job_id = pages[0].job_id
+    if all(page.body is not None for page in pages):
+        bodies = [page.body for page in pages if page.body is not None]
+        indexes = [index for page in pages for index in page.indexes]
+        batch = read_pages(bodies, job_id, indexes)
+        if batch is not None:
+            return batch
+    return pa.concat_batches([_one_page(page) for page in pages], memory_pool=PAGE_POOL)
+
+
+def _one_page(page: ResultBody) -> pa.RecordBatch:
+    if page.body is not None:
+        batch = read_pages([page.body], page.job_id, page.indexes)
+        if batch is not None:
+            return batch
+        items = ResultPage.from_response(
+            decode_json(page.body, ""), job_id=page.job_id, page=page.page, page_size=1
+        ).results
+    else:
+        items = page.items or []
+    return flatten_items(page.job_id, items, page=page.page)
 
 
 def _items_batch(job_id: str, columns: dict[str, pa.Array]) -> pa.RecordBatch:
@@ -189,75 +207,6 @@ def _repeated(text: str, count: int) -> pa.Array:
 @functools.lru_cache(maxsize=8)
 def _nulls(count: int) -> pa.Array:
     return pa.nulls(count, pa.string())
-
-
-@dataclass(frozen=True, kw_only=True)
-class PageBatch:
-    """One page of a job's results, on its way to becoming a record batch of the item schema.
-
-    A page that pyarrow's reader took holds its batch already; any other page holds its parsed
-    items, flattened by :meth:`batch` in the consumer's thread, after the completeness checks,
-    so that errors come in the same order whichever road the page took.
-    """
-
-    job_id: str
-    page: int
-    indexes: list[int] = field(repr=False)
-    arrow: pa.RecordBatch | None = field(default=None, repr=False)
-    items: list[dict[str, Any]] | None = field(default=None, repr=False)
-
-    @classmethod
-    def from_result_page(cls, page: ResultPage) -> PageBatch:
-        """A page parsed by the general road (:class:`~batch_export.job.ResultPage`)."""
-        return cls(
-            job_id=page.job.job_id,
-            page=page.page,
-            indexes=page.input_indexes(),
-            items=page.results,
-        )
-
-    def input_indexes(self) -> list[int]:
-        """The ``input_index`` of each item, in the page's order."""
-        return self.indexes
-
-    def batch(self) -> pa.RecordBatch:
-        """The page's rows; raises :class:`ResponseShapeError` for a value of a wrong type."""
-        if self.arrow is not None:
-            return self.arrow
-        return flatten_items(self.job_id, self.items or [], page=self.page)
-
-
-class PageDecoder:
-    """Turns a status answer's bytes into a :class:`PageBatch`, in the fetching threads.
-
-    pyarrow's reader first (it runs without the GIL); the general road for a page it does
-    not take, and for every page once it has declined a few (a job whose items carry
-    undocumented fields has them on every page).
-
-    >>> decode = PageDecoder("j1", page_size=50)
-    >>> page = decode(b'{"job_id": "j1", "results": [{"input_index": 3}]}', "u", 1)
-    >>> page.indexes, page.batch().num_rows
-    ([3], 1)
-    """
-
-    def __init__(self, job_id: str, *, page_size: int) -> None:
-        self.job_id = job_id
-        self.page_size = page_size
-        # Races between workers only make a page or two try pyarrow once more: harmless.
-        self.declines = 0
-
-    def __call__(self, content: bytes, url: str, page: int) -> PageBatch:
-        if self.declines < _DECLINES_BEFORE_GIVING_UP:
-            read = read_page_batch(content, self.job_id)
-            if read is not None:
-                batch, indexes = read
-                return PageBatch(job_id=self.job_id, page=page, indexes=indexes, arrow=batch)
-            self.declines += 1
-        body = decode_json(content, url)
-        result = ResultPage.from_response(
-            body, job_id=self.job_id, page=page, page_size=self.page_size
-        )
-        return PageBatch.from_result_page(result)
 
 
 def flatten_items(

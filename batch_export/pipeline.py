@@ -36,13 +36,15 @@ import pyarrow as pa
 
 from batch_export import __version__
 from batch_export.batches import joined
+from batch_export.chunks import read_in_chunks
 from batch_export.client import ApiClient, check_job_id
 from batch_export.connection import Connection
 from batch_export.errors import JobNotFinishedError
 from batch_export.fetcher import WaitPolicy, iter_pages, read_status
-from batch_export.flatten import PAGE_POOL, PageBatch, PageDecoder
+from batch_export.flatten import PAGE_POOL
 from batch_export.job import JobStatus, ResultPage
 from batch_export.progress import Progress
+from batch_export.scan import PageScanner, ResultBody
 from batch_export.schema import export_metadata
 from batch_export.summary import Summary, SummaryBuilder
 from batch_export.writers import open_writer
@@ -67,7 +69,7 @@ class JobStream:
     def __init__(
         self,
         job: JobStatus,
-        pages: Iterator[PageBatch],
+        pages: Iterator[ResultBody],
         *,
         client: ApiClient,
         progress: Progress,
@@ -80,7 +82,7 @@ class JobStream:
         self._builder = SummaryBuilder()
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
-        batches = (self._advanced(page.batch()) for page in self._pages)
+        batches = (self._advanced(batch) for batch in read_in_chunks(self._pages))
         for batch in joined(batches, rows=JOINED_ROWS, nbytes=JOINED_BYTES, memory_pool=PAGE_POOL):
             self._builder.add(batch)
             self.rows += batch.num_rows
@@ -130,14 +132,13 @@ def open_job(
             total_items=job.expected_items,
             total_pages=math.ceil((job.expected_items or 0) / pages),
         )
-        decoder = PageDecoder(job.job_id, page_size=pages)
         stream = iter_pages(
             client,
             job,
-            decoder,
+            PageScanner(job.job_id, page_size=pages),
             page_size=pages,
             concurrency=concurrency or connection.concurrency,
-            first=None if first is None else PageBatch.from_result_page(first),
+            first=None if first is None else ResultBody.from_result_page(first),
         )
         yield JobStream(job, stream, client=client, progress=progress)
     finally:

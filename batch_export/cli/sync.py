@@ -57,8 +57,8 @@ __all__ = ["parse_storage_options", "sync"]
     "--jobs",
     "workers",
     type=click.IntRange(1, MAX_JOBS),
-    help="Jobs exported at once [default: twice --concurrency, at most 32]; their requests "
-    "share the --concurrency connections.",
+    help="Jobs exported at once [default: --concurrency]; their requests share the "
+    "--concurrency connections.",
 )
 @click.option(
     "--log-format",

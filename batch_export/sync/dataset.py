@@ -39,6 +39,7 @@ from batch_export.sync.destination import Destination
 from batch_export.sync.layout import (
     ITEMS_DIR,
     JOBS_DIR,
+    JOBS_SCHEMA,
     Marker,
     items_path,
     job_row,
@@ -50,6 +51,8 @@ from batch_export.sync.state import DatasetState
 from batch_export.sync.store import JobLoad, StoreState
 
 __all__ = ["DatasetStore"]
+
+_ROWS = JOBS_SCHEMA.get_field_index("rows")
 
 
 class DatasetStore:
@@ -111,15 +114,15 @@ class DatasetStore:
         day = partition_date(load.created_at)
         items, row = items_path(job_id, day), jobs_path(job_id, day)
         # The row is made before any file changes: a job its table cannot hold fails cleanly.
-        job_row(load.job, rows=0, exported_at=load.exported_at, tool_version=load.tool_version)
+        table = job_row(
+            load.job, rows=0, exported_at=load.exported_at, tool_version=load.tool_version
+        )
         self._unpublish(job_id, keep=items)
         rows = self.dest.publish(
             items, lambda sink: write_batches(batches, sink, format="parquet", job=load.job)
         )
         state.add(items)
-        table = job_row(
-            load.job, rows=rows, exported_at=load.exported_at, tool_version=load.tool_version
-        )
+        table = table.set_column(_ROWS, "rows", pa.array([rows], pa.int64()))
         self.dest.publish(row, lambda sink: pq.write_table(table, sink))
         state.add(row)
         marker = Marker(
@@ -132,7 +135,9 @@ class DatasetStore:
             exported_at=load.exported_at.isoformat(),
             tool_version=load.tool_version,
         )
-        self.dest.publish_bytes(marker_path(job_id, marker.token), marker.to_json())
+        # Not flushed to disk: a marker only spares the next sync a load that is whole already.
+        path = marker_path(job_id, marker.token)
+        self.dest.publish_bytes(path, marker.to_json(), durable=False)
         return rows
 
     def items_path(self, load: JobLoad) -> str:

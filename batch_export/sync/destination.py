@@ -79,6 +79,7 @@ class Destination:
         self.local_staging = Path(local_staging) if local_staging else LOCAL_STAGING
         # Staged files are named after the destination, so that a sweep takes only its own.
         self._staging_name = hashlib.sha256(url.encode()).hexdigest()[:16]
+        self._folders: set[Path] = set()
         try:
             fs, root = fsspec.core.url_to_fs(url, **dict(storage_options or {}))
         except (ImportError, ValueError, TypeError) as error:
@@ -129,19 +130,21 @@ class Destination:
         with self._translated("delete", path), suppress(FileNotFoundError):
             self.fs.rm_file(self.full_path(path))
 
-    def publish_bytes(self, path: str, data: bytes) -> None:
+    def publish_bytes(self, path: str, data: bytes, *, durable: bool = True) -> None:
         """Make ``path`` hold ``data``, appearing whole or not at all."""
-        self.publish(path, lambda sink: sink.write(data))
+        self.publish(path, lambda sink: sink.write(data), durable=durable)
 
-    def publish(self, path: str, write: Callable[[BinaryIO], T]) -> T:
+    def publish(self, path: str, write: Callable[[BinaryIO], T], *, durable: bool = True) -> T:
         """Make ``path`` hold what ``write(sink)`` writes, appearing whole or not at all.
 
         ``write`` runs first, into a file nobody reads; only when it returns is the file put
         in place, replacing any earlier one. Its errors pass through unchanged, except OS
-        errors (a full disk), which become :class:`OutputError`.
+        errors (a full disk), which become :class:`OutputError`. On local disk, ``durable``
+        files reach the disk before they appear (a crash of the machine cannot leave them
+        empty); others are only as durable as the file system makes them.
         """
         if self.is_local:
-            return self._publish_local(path, write)
+            return self._publish_local(path, write, durable=durable)
         local = self._local_temporary(path)
         try:
             with self._writing(path, where="the temporary directory"), local.open("wb") as sink:
@@ -178,24 +181,32 @@ class Destination:
         tag = f"{os.getpid()}-{secrets.token_hex(4)}"
         return self.local_staging / temporary_name(self._staging_name, tag)
 
-    def _publish_local(self, path: str, write: Callable[[BinaryIO], T]) -> T:
+    def _publish_local(self, path: str, write: Callable[[BinaryIO], T], *, durable: bool) -> T:
         staged = Path(self.full_path(f"{STAGING_DIR}/{uuid.uuid4().hex}.tmp"))
         final = Path(self.full_path(path))
         try:
             with self._writing(path, where="the destination"):
-                staged.parent.mkdir(parents=True, exist_ok=True)
+                self._make_folder(staged.parent)
                 with staged.open("wb") as sink:
                     result = write(sink)
-                    sink.flush()
-                    # Flushed before the rename, so that a crash of the machine cannot leave
-                    # the new name pointing at a file whose content never reached the disk.
-                    os.fsync(sink.fileno())
-                final.parent.mkdir(parents=True, exist_ok=True)
+                    if durable:
+                        sink.flush()
+                        # Flushed before the rename, so that a crash of the machine cannot
+                        # leave the new name pointing at content that never reached the disk.
+                        os.fsync(sink.fileno())
+                self._make_folder(final.parent)
                 staged.replace(final)
             return result
-        finally:
+        except BaseException:
             with suppress(OSError):
                 staged.unlink(missing_ok=True)
+            raise
+
+    def _make_folder(self, folder: Path) -> None:
+        """Create ``folder`` once; a sync writes thousands of files into a few folders."""
+        if folder not in self._folders:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._folders.add(folder)
 
     def _upload_then_move(self, local: str, path: str) -> None:
         staged = self.full_path(f"{STAGING_DIR}/{uuid.uuid4().hex}.tmp")

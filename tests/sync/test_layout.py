@@ -159,3 +159,46 @@ def test_marker_round_trips() -> None:
 def test_a_damaged_marker_is_refused(data: bytes) -> None:
     with pytest.raises(ValueError, match="not a sync marker"):
         Marker.from_json(data)
+
+
+def test_the_jobs_row_holds_strict_json_whatever_the_job_holds() -> None:
+    job = JobStatus(
+        job_id="j1",
+        status="completed",
+        batch_config={"ratio": float("nan"), "limits": [float("inf"), 1.5]},
+        extra={"odd": float("-inf")},
+    )
+    row = job_row(job, rows=0, exported_at=datetime(2026, 5, 27, tzinfo=UTC), tool_version="x")
+    assert row.column("config")[0].as_py() == '{"limits":[null,1.5],"ratio":null}'
+    assert row.column("extra")[0].as_py() == '{"odd":null}'
+
+
+def test_counters_past_64_bits_are_a_shape_error_naming_the_job() -> None:
+    job = JobStatus(job_id="j1", status="completed", completed_urls=2**64)
+    with pytest.raises(ResponseShapeError) as caught:
+        job_row(job, rows=0, exported_at=datetime(2026, 5, 27, tzinfo=UTC), tool_version="x")
+    assert str(caught.value).startswith(
+        "The status of job j1 holds a value the jobs table cannot store ("
+    )
+    assert str(caught.value).endswith("expected counters and tokens that fit 64 bits.")
+
+
+@pytest.mark.parametrize("text", ["9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+01:00"])
+def test_a_timestamp_that_utc_cannot_hold_is_unreadable(text: str) -> None:
+    with pytest.raises(ResponseShapeError, match="Expected `created_at` to be an ISO 8601"):
+        parse_timestamp(text, name="created_at", job_id="j9")
+
+
+def test_a_marker_is_strict_json() -> None:
+    marker = Marker(
+        job_id="j1",
+        fingerprint={"status": float("nan")},
+        token="00",
+        rows=0,
+        items_path="i",
+        jobs_path="j",
+        exported_at="t",
+        tool_version="x",
+    )
+    with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):
+        marker.to_json()

@@ -11,6 +11,8 @@ import pytest
 from batch_export.errors import SyncIncomplete
 from batch_export.sync import EventLog, SyncReport
 
+NAN = float("nan")
+
 
 @pytest.mark.parametrize(
     ("name", "fields", "line"),
@@ -99,3 +101,27 @@ def test_failures_raise_sync_incomplete_naming_the_jobs() -> None:
         "again."
     )
     report().raise_for_failures()  # nothing failed: no error
+
+
+FORGED = "refused\nbatch-export sync: exported j9 (new): 1 rows\x1b[2K\u2028done"
+
+
+def test_text_lines_escape_what_came_over_the_network() -> None:
+    stream = io.StringIO()
+    log = EventLog(log_format="text", stream=stream)
+    log("job_failed", {"job_id": "j1", "reason": FORGED, "exit_code": 7})
+    assert stream.getvalue() == (
+        "batch-export sync: FAILED j1 (exit 7): refused\\nbatch-export sync: exported j9 (new): "
+        "1 rows\\x1b[2K\\u2028done\n"
+    )
+    text = report(failed=[{"job_id": "j1", "reason": FORGED, "exit_code": 7}]).to_text()
+    assert text.count("\n") == 2 and "\x1b" not in text and "\u2028" not in text
+
+
+def test_json_is_strict_whatever_the_fields_hold() -> None:
+    stream = io.StringIO()
+    EventLog(log_format="json", stream=stream)("job_exported", {"job_id": "j", "seconds": NAN})
+    strict = {"parse_constant": lambda text: pytest.fail(f"{text} in strict JSON")}
+    assert json.loads(stream.getvalue(), **strict)["seconds"] is None
+    summary = report(exported=[{"job_id": "j", "rows": 1, "seconds": float("inf")}])
+    assert json.loads(summary.to_json(indent=2), **strict)["exported"][0]["seconds"] is None

@@ -5,23 +5,27 @@ DuckDB reads the dataset back through the same s3fs file system, registered with
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
 import s3fs
 from click.testing import CliRunner
 
+from batch_export.atomic import temporary_name
 from batch_export.cli import main
+from batch_export.connection import Connection
 from batch_export.errors import OutputError
-from batch_export.export import Connection
-from batch_export.sync import sync
-from batch_export.testing import Emulator
+from batch_export.sync import Destination, sync
+from batch_export.testing import Emulator, generate_job
 from tests.conftest import CANARY_KEY
 from tests.sync.conftest import Synced, account_docs, expected_rows, small_docs
 from tests.sync.readers import connect, items_table, jobs_table, reader_view
 
 EXPECTED = expected_rows(account_docs())
 SMALL = expected_rows(small_docs())
+CREATED = "2026-05-24T00:00:00Z"
 
 
 def s3(endpoint: str) -> Any:
@@ -107,3 +111,42 @@ def test_a_missing_bucket_is_an_output_error(
         "Check the bucket name, the credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or "
         "AWS_PROFILE for s3://) and --endpoint-url."
     )
+
+
+def staged(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.iterdir()) if folder.exists() else []
+
+
+def test_staged_uploads_are_removed_on_failure_and_swept_when_left(
+    s3_endpoint: str, s3_bucket: str, tmp_path: Path
+) -> None:
+    dest = f"s3://{s3_bucket}/staged"
+    local = tmp_path / "staging"
+    destination = Destination(
+        dest, storage_options={"endpoint_url": s3_endpoint}, local_staging=local
+    )
+    # What a killed sync of this destination left, and what another destination's sync (of a
+    # process that is alive: this one) is writing now.
+    name = destination._staging_name  # noqa: SLF001 - the name is the contract under test
+    local.mkdir()
+    left = local / temporary_name(name, "999999999-0a1b2c3d")
+    other = local / temporary_name("0" * 16, f"{os.getpid()}-0a1b2c3d")
+    left.write_bytes(b"PAR1 half")
+    other.write_bytes(b"PAR1 half")
+    bad = generate_job(job_id="bad-job", items=3, markdown_bytes=80, created_at=CREATED)
+    bad["results"][1]["metadata"]["http_status"] = "teapot"  # fails while its file is written
+    with Emulator(jobs=[*small_docs()[:6], bad], api_key=CANARY_KEY) as emulator:
+        connection = Connection(base_url=emulator.base_url, api_key=CANARY_KEY, max_retries=0)
+        report = sync(destination, connection=connection, jobs=3)
+    assert [f["job_id"] for f in report.failed] == ["bad-job"]
+    assert len(report.exported) == len(expected_rows(small_docs()[:6]))
+    assert staged(local) == [other.name]  # the leftover swept, the failed upload removed
+
+
+def test_job_ids_of_the_longest_kind_land_in_s3(s3_endpoint: str, s3_bucket: str) -> None:
+    docs = [dict(doc, job_id=f"{n}" + "y" * 127) for n, doc in enumerate(small_docs()[:3])]
+    dest = f"s3://{s3_bucket}/long"
+    with Emulator(jobs=docs, api_key=CANARY_KEY) as emulator:
+        connection = Connection(base_url=emulator.base_url, api_key=CANARY_KEY)
+        report = sync(dest, connection=connection, storage_options={"endpoint_url": s3_endpoint})
+    assert report.exit_code == 0 and len(report.exported) == len(expected_rows(docs))

@@ -1,0 +1,73 @@
+"""Scanned pages gathered into chunks and read into Arrow on a few threads, in page order.
+
+The fetching threads only fetch and scan (:mod:`batch_export.scan`); reading into Arrow is
+done here, by at most as many threads as the machine has cores (two by default), one chunk
+of pages at a time, so that eight connections never mean eight threads fighting over the
+GIL, and each read of pyarrow's JSON reader takes megabytes rather than one page. While one
+chunk is read, the caller writes the one before it.
+
+Example:
+
+    >>> from batch_export.scan import PageScanner
+    >>> scan = PageScanner("j1", page_size=2)
+    >>> pages = [scan(b'{"results": [{"input_index": %d}]}' % i, "u", i + 1) for i in range(3)]
+    >>> [batch.num_rows for batch in read_in_chunks(pages)]
+    [3]
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import pyarrow as pa
+
+from batch_export.flatten import read_bodies
+from batch_export.scan import ResultBody
+
+__all__ = ["CHUNK_BYTES", "DECODE_THREADS", "read_in_chunks"]
+
+# Past a few megabytes a chunk saves no more calls worth having, and a bigger one only waits
+# longer for its last page (and holds more memory).
+CHUNK_BYTES = 4 << 20
+# Pages that take the general road are flattened value by value: a few at a time.
+_GENERAL_PAGES = 40
+DECODE_THREADS = max(1, min(2, os.cpu_count() or 1))
+
+
+def read_in_chunks(
+    pages: Iterable[ResultBody],
+    *,
+    chunk_bytes: int = CHUNK_BYTES,
+    threads: int = DECODE_THREADS,
+) -> Iterator[pa.RecordBatch]:
+    """The rows of ``pages``, in order, read a chunk at a time by ``threads`` threads."""
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="decode")
+    pending: deque[Future[pa.RecordBatch]] = deque()
+    chunk: list[ResultBody] = []
+    size = 0
+    interrupted = False
+    try:
+        for page in pages:
+            if chunk and (page.body is None) != (chunk[0].body is None):
+                pending.append(pool.submit(read_bodies, chunk))
+                chunk, size = [], 0
+            chunk.append(page)
+            size += len(page.body) if page.body is not None else chunk_bytes // _GENERAL_PAGES
+            if size >= chunk_bytes:
+                pending.append(pool.submit(read_bodies, chunk))
+                chunk, size = [], 0
+            # At most one chunk waits per thread: memory stays a few chunks, whatever the job.
+            while len(pending) > threads:
+                yield pending.popleft().result()
+        if chunk:
+            pending.append(pool.submit(read_bodies, chunk))
+        while pending:
+            yield pending.popleft().result()
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
+    finally:
+        pool.shutdown(wait=not interrupted, cancel_futures=True)

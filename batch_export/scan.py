@@ -1,0 +1,133 @@
+"""A page's bytes looked over in the fetching thread: its indexes, and which road it takes.
+
+Reading a page into Arrow costs most when done one page at a time (each call of pyarrow's
+JSON reader has its own setup), so pages are read in chunks of many pages
+(:func:`batch_export.flatten.read_pages`), after the fetching. What the ledger needs before
+that, each page's ``input_index`` values, and what decides the road, comes from a scan of the
+bytes here, with msgspec: no Python object per value, no pyarrow (so pages are fetched while
+pyarrow is still loading).
+
+A page takes the **chunked road** (:class:`ResultBody` with ``body``) when its job fields pass
+the same checks as the general road's (:meth:`batch_export.job.JobStatus.from_response`,
+the job asked for, counters in bounds) and its items hold only documented fields, each item
+an object with an integer ``input_index``. Any other page takes the **general road**: parsed
+as JSON here (:class:`ResultBody` with ``items``), flattened value by value later, where a
+value of a wrong type is an error that names it.
+
+Example:
+
+    >>> scan = PageScanner("j1", page_size=50)
+    >>> page = scan(b'{"job_id": "j1", "results": [{"input_index": 3, "url": "u"}]}', "u", 1)
+    >>> page.indexes, page.body is not None
+    ([3], True)
+    >>> scan(b'{"results": [{"input_index": 3, "region": "eu"}]}', "u", 1).items
+    [{'input_index': 3, 'region': 'eu'}]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from batch_export.errors import ResponseShapeError
+from batch_export.job import JobStatus, ResultPage, decode_json
+
+__all__ = ["PageScanner", "ResultBody"]
+
+_NULL = msgspec.Raw(b"null")
+_MAX_INDEX = 2**63 - 1  # an index must fit the int64 column
+
+
+class _Data(msgspec.Struct, forbid_unknown_fields=True):
+    markdown: msgspec.Raw = _NULL
+    html: msgspec.Raw = _NULL
+    links: msgspec.Raw = _NULL
+
+
+class _Metadata(msgspec.Struct, forbid_unknown_fields=True):
+    http_status: msgspec.Raw = _NULL
+    duration_ms: msgspec.Raw = _NULL
+    retry_count: msgspec.Raw = _NULL
+    tokens_charged: msgspec.Raw = _NULL
+
+
+class _Item(msgspec.Struct, forbid_unknown_fields=True):
+    input_index: int
+    url: msgspec.Raw = _NULL
+    status: msgspec.Raw = _NULL
+    error_code: msgspec.Raw = _NULL
+    error_message: msgspec.Raw = _NULL
+    data: _Data | None = None
+    metadata: _Metadata | None = None
+
+
+# The page's own fields as raw JSON (the results are skipped over, not parsed), then the
+# results with only their indexes parsed.
+_TOP = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_RESULTS = msgspec.json.Decoder(list[_Item])
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResultBody:
+    """One page of a job's results on its way to Arrow: its bytes, or its parsed items.
+
+    ``body`` is set for a page that takes the chunked road, ``items`` for any other.
+    """
+
+    job_id: str
+    page: int
+    indexes: list[int] = field(repr=False)
+    body: bytes | None = field(default=None, repr=False)
+    items: list[dict[str, Any]] | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_result_page(cls, page: ResultPage) -> ResultBody:
+        """A page parsed by the general road (:class:`~batch_export.job.ResultPage`)."""
+        return cls(
+            job_id=page.job.job_id, page=page.page, indexes=page.input_indexes(), items=page.results
+        )
+
+    def input_indexes(self) -> list[int]:
+        """The ``input_index`` of each item, in the page's order."""
+        return self.indexes
+
+
+class PageScanner:
+    """Turns a status answer's bytes into a :class:`ResultBody`, in a fetching thread."""
+
+    def __init__(self, job_id: str, *, page_size: int) -> None:
+        self.job_id = job_id
+        self.page_size = page_size
+
+    def __call__(self, content: bytes, url: str, page: int) -> ResultBody:
+        indexes = scan_indexes(content, self.job_id)
+        if indexes is not None:
+            return ResultBody(job_id=self.job_id, page=page, indexes=indexes, body=content)
+        result = ResultPage.from_response(
+            decode_json(content, url), job_id=self.job_id, page=page, page_size=self.page_size
+        )
+        return ResultBody.from_result_page(result)
+
+
+def scan_indexes(content: bytes, job_id: str) -> list[int] | None:
+    """The page's ``input_index`` values when it may take the chunked road, else None."""
+    try:
+        top = _TOP.decode(content)
+        results = top.pop("results", None)
+        if results is None:
+            return None
+        header = {name: msgspec.json.decode(raw) for name, raw in top.items()}
+        items = _RESULTS.decode(results)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    try:
+        # The same checks as the general road's, so that both refuse the same pages.
+        JobStatus.from_response(header, job_id=job_id)
+    except ResponseShapeError:
+        return None
+    indexes = [item.input_index for item in items]
+    if any(index < 0 or index > _MAX_INDEX for index in indexes):
+        return None
+    return indexes
