@@ -25,7 +25,8 @@ The API key:
 It speaks HTTP through urllib3, the library under requests: a page costs half the CPU time
 there (0.25 ms against 0.47 ms here), and pages are fetched by threads that share the GIL
 with the export. What requests would read from the environment (``HTTPS_PROXY``,
-``NO_PROXY``, ``REQUESTS_CA_BUNDLE``, ``~/.netrc``) is read once, with requests' own helpers.
+``NO_PROXY``, ``REQUESTS_CA_BUNDLE``, ``~/.netrc``) is read once, with requests' own helpers,
+imported only when the environment has something for them to read.
 
 Example:
 
@@ -51,10 +52,10 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlencode, urljoin, urlsplit
 
-import requests.utils
 import urllib3
 
 from batch_export.api import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, DEFAULT_MAX_RESPONSE_BYTES
@@ -99,6 +100,7 @@ T = TypeVar("T")
 
 _JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 _MAX_REDIRECTS = 5
+_NETRC_FILES = (".netrc", "_netrc")
 _REDIRECTS = (301, 302, 303, 307, 308)
 _HEADERS = {
     "Accept": "application/json",
@@ -345,7 +347,11 @@ class ApiClient:
 def _headers_for(base_url: str) -> dict[str, str]:
     """The headers every request carries: with ``~/.netrc``'s login for the host, if any."""
     headers = dict(_HEADERS)
-    netrc = requests.utils.get_netrc_auth(base_url)
+    netrc = None
+    if os.environ.get("NETRC") or any((Path.home() / name).exists() for name in _NETRC_FILES):
+        import requests.utils  # for its netrc reading only: it loads slowly
+
+        netrc = requests.utils.get_netrc_auth(base_url)
     if netrc:
         headers.update(urllib3.util.make_headers(basic_auth=":".join(netrc)))
     return headers

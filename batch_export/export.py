@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import Unpack
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Unpack
 
 from batch_export.atomic import atomic_output, check_writable, write_bytes
 from batch_export.client import ApiClient, check_job_id
@@ -31,8 +29,12 @@ from batch_export.job import JobStatus
 from batch_export.pipeline import open_job, write_batches
 from batch_export.progress import Progress
 from batch_export.report import write_report
-from batch_export.summary import Summary
 from batch_export.writers import check_options, resolve_format
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from batch_export.summary import Summary
 
 __all__ = ["Connection", "ConnectionOptions", "export", "iter_batches"]
 

@@ -12,8 +12,8 @@ The fetcher knows HTTP and the API's answers, not what the pages become: the cal
 a ``decode(content, url, page)`` that turns a page's bytes into any object with a ``page``
 number and ``input_indexes()``. It runs in the fetching threads: the pipeline passes a scan
 that only finds each page's indexes and road (:class:`batch_export.scan.PageScanner`), and
-reads pages into Arrow later, in chunks. :func:`iter_result_pages` is the same road with the items as
-parsed JSON (:class:`~batch_export.job.ResultPage`).
+reads pages into Arrow later, in chunks. :func:`iter_result_pages` is the same road with the
+items as parsed JSON (:class:`~batch_export.job.ResultPage`).
 
 Example (against the bundled emulator):
 
@@ -252,12 +252,15 @@ def _proven_pages(
 def _pages_in_order(
     fetch: Callable[[int], P], page_count: int, concurrency: int, first: P | None
 ) -> Generator[P, None, None]:
-    """Fetch pages 1..page_count with a bounded pool, yielding them in page order."""
-    start = 1
-    if first is not None:
-        yield first
-        start = 2
+    """Fetch pages 1..page_count with a bounded pool, yielding them in page order.
+
+    With ``first`` (page 1, read already), the other pages are asked for before it is
+    yielded: the fetching is under way while the caller works on page 1.
+    """
+    start = 1 if first is None else 2
     if start > page_count:
+        if first is not None:
+            yield first
         return
     # Two pages per worker ahead: workers never wait for the consumer, and memory holds at
     # most that many pages, whatever the size of the job. No more workers than pages.
@@ -268,11 +271,11 @@ def _pages_in_order(
     next_page = start
     interrupted = False
     try:
-        for number in range(start, page_count + 1):
+        for number in range(start - 1 if first is not None else start, page_count + 1):
             while next_page <= page_count and len(pending) < window:
                 pending[next_page] = pool.submit(fetch, next_page)
                 next_page += 1
-            yield pending.pop(number).result()
+            yield first if number == 1 and first is not None else pending.pop(number).result()
     except KeyboardInterrupt:
         interrupted = True
         raise

@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests.utils
 import urllib3
 from urllib3.exceptions import (
     ConnectTimeoutError,
@@ -204,6 +203,8 @@ def pool_for(base_url: str, *, pool_size: int) -> urllib3.PoolManager:
     """
     tls: dict[str, Any] = {}
     if base_url.startswith("https:"):
+        import requests.utils  # for its helpers only, and only where they apply: it loads slowly
+
         bundle = (
             os.environ.get("REQUESTS_CA_BUNDLE")
             or os.environ.get("CURL_CA_BUNDLE")
@@ -212,7 +213,9 @@ def pool_for(base_url: str, *, pool_size: int) -> urllib3.PoolManager:
         tls = {"ca_cert_dir" if Path(bundle).is_dir() else "ca_certs": bundle}
     options: dict[str, Any] = {"num_pools": 1, "maxsize": pool_size, **tls}
     proxy = None
-    if not is_loopback(urlsplit(base_url).hostname):
+    if not is_loopback(urlsplit(base_url).hostname) and _proxies_set():
+        import requests.utils
+
         proxy = requests.utils.select_proxy(base_url, requests.utils.get_environ_proxies(base_url))
     if not proxy:
         return _watch_pools(urllib3.PoolManager(**options))
@@ -227,11 +230,18 @@ def pool_for(base_url: str, *, pool_size: int) -> urllib3.PoolManager:
                 "(pip install 'urllib3[socks]') to use it."
             ) from None
         return _watch_pools(SOCKSProxyManager(proxy, **options))
+    import requests.utils
+
     user, password = requests.utils.get_auth_from_url(proxy)
     proxy_headers = None
     if user:
         proxy_headers = urllib3.util.make_headers(proxy_basic_auth=f"{user}:{password}")
     return _watch_pools(urllib3.ProxyManager(proxy, proxy_headers=proxy_headers, **options))
+
+
+def _proxies_set() -> bool:
+    """Whether the environment names any proxy (``HTTPS_PROXY``, ``all_proxy``, ...)."""
+    return any(name.lower().endswith("_proxy") and value for name, value in os.environ.items())
 
 
 def without_credentials(url: str) -> str:

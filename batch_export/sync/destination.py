@@ -77,8 +77,9 @@ class Destination:
     ) -> None:
         self.url = url
         self.local_staging = Path(local_staging) if local_staging else LOCAL_STAGING
-        # Staged files are named after the destination, so that a sweep takes only its own.
-        self._staging_name = hashlib.sha256(url.encode()).hexdigest()[:16]
+        # Local staged files are named after the destination (a digest of ``url``), so that a
+        # sweep takes only its own.
+        self.staging_name = hashlib.sha256(url.encode()).hexdigest()[:16]
         self._folders: set[Path] = set()
         try:
             fs, root = fsspec.core.url_to_fs(url, **dict(storage_options or {}))
@@ -170,7 +171,7 @@ class Destination:
             self.delete(path)
         if self.is_local:
             return len(removed)
-        swept = clean_stale_temporaries(self.local_staging / self._staging_name)
+        swept = clean_stale_temporaries(self.local_staging / self.staging_name)
         return len(removed) + len(swept)
 
     def _local_temporary(self, path: str) -> Path:
@@ -179,7 +180,7 @@ class Destination:
             self.local_staging.mkdir(mode=0o700, parents=True, exist_ok=True)
         # Named as batch_export.atomic names its temporaries, so that its sweep takes them.
         tag = f"{os.getpid()}-{secrets.token_hex(4)}"
-        return self.local_staging / temporary_name(self._staging_name, tag)
+        return self.local_staging / temporary_name(self.staging_name, tag)
 
     def _publish_local(self, path: str, write: Callable[[BinaryIO], T], *, durable: bool) -> T:
         staged = Path(self.full_path(f"{STAGING_DIR}/{uuid.uuid4().hex}.tmp"))

@@ -83,6 +83,8 @@ def sync(
     connection: Connection | None = None,
     storage_options: Mapping[str, Any] | None = None,
     table_format: str = "parquet",
+    items_table: str = "items",
+    jobs_table: str = "jobs",
     since: datetime | str | None = None,
     until: datetime | str | None = None,
     limit: int | None = None,
@@ -95,8 +97,8 @@ def sync(
 
     ``dest`` is a local path, an fsspec URL (``s3://bucket/prefix``), a database URL
     (``duckdb:///w.duckdb``, ``postgresql://...``) or a ready store (see
-    :func:`~batch_export.sync.store.open_store`, which ``table_format`` and
-    ``storage_options`` go to). ``since`` (inclusive) and ``until`` (exclusive) bound the
+    :func:`~batch_export.sync.store.open_store`, which ``table_format``, ``storage_options``
+    and the table names go to). ``since`` (inclusive) and ``until`` (exclusive) bound the
     jobs' ``created_at``; ``limit`` caps the jobs exported, oldest first; ``jobs`` loads that
     many at once (default :func:`default_jobs`). Failed jobs are in ``report.failed``
     (``report.raise_for_failures()`` makes them an error); a failure to list the jobs or to
@@ -108,7 +110,12 @@ def sync(
     connection = connection or Connection()
     emit = on_event or (lambda name, fields: None)
     owned_store = isinstance(dest, str | os.PathLike | Destination)
-    store = _store(dest, table_format=table_format, storage_options=storage_options)
+    store = _store(
+        dest,
+        table_format=table_format,
+        storage_options=storage_options,
+        tables=(items_table, jobs_table),
+    )
     report = SyncReport(dest=store.url, dry_run=dry_run)
     started = time.monotonic()
     owned_client = client is None
@@ -137,11 +144,18 @@ def _store(
     *,
     table_format: str,
     storage_options: Mapping[str, Any] | None,
+    tables: tuple[str, str],
 ) -> Store:
     if isinstance(dest, Destination):
         return DatasetStore(dest)
     if isinstance(dest, str | os.PathLike):
-        return open_store(dest, table_format=table_format, storage_options=storage_options)
+        return open_store(
+            dest,
+            table_format=table_format,
+            storage_options=storage_options,
+            items_table=tables[0],
+            jobs_table=tables[1],
+        )
     return dest
 
 

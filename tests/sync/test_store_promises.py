@@ -218,6 +218,7 @@ def test_every_job_once_then_a_rerun_changes_nothing_then_a_changed_job_is_repla
     replaced = {**reference, **exported_rows(emulator.base_url, [job_id], tmp_path)}
     assert warehouse.items() == items_of(replaced, FINISHED)
     assert warehouse.committed() == {**FINISHED, job_id: 3}
+    assert warehouse.stamp() != stamp  # the stamp does see rows written again
     if isinstance(warehouse, DeltaWarehouse):  # one commit a table for the one job
         assert [version for version, _ in warehouse.stamp()] == [v + 1 for v, _ in stamp]
 
@@ -257,7 +258,7 @@ def test_sigkill_mid_sync_then_a_rerun_gives_the_uninterrupted_result(
 
 def writers_overlapped(warehouse: DeltaWarehouse) -> bool:
     """Whether the items table's commits of the two accounts interleave in its history."""
-    owner = {job_id: 0 for job_id in FINISHED} | {job_id: 1 for job_id in OTHER_FINISHED}
+    owner = dict.fromkeys(FINISHED, 0) | dict.fromkeys(OTHER_FINISHED, 1)
     versions: list[list[int]] = [[], []]
     for commit in warehouse.table("items").history():
         predicate = commit.get("operationParameters", {}).get("predicate", "")

@@ -146,9 +146,11 @@ def test_the_jobs_table_keeps_what_json_holds_exactly(
 
     report = sync_through(small_account, odd_config, tmp_path)
     assert report.exit_code == 0
-    [row] = connect().sql(
-        f"SELECT config, extra FROM read_parquet('{tmp_path}/jobs/*/{VICTIM}.parquet')"
-    ).fetchall()
+    [row] = (
+        connect()
+        .sql(f"SELECT config, extra FROM read_parquet('{tmp_path}/jobs/*/{VICTIM}.parquet')")
+        .fetchall()
+    )
     assert json.loads(row[0]) == {"formats": ["markdown"], "seed": 2**70, "note": "a\nb"}
     assert json.loads(row[1]) == {"flag": [None, -(2**65)]}
 

@@ -127,7 +127,7 @@ def test_staged_uploads_are_removed_on_failure_and_swept_when_left(
     )
     # What a killed sync of this destination left, and what another destination's sync (of a
     # process that is alive: this one) is writing now.
-    name = destination._staging_name  # noqa: SLF001 - the name is the contract under test
+    name = destination.staging_name
     local.mkdir()
     left = local / temporary_name(name, "999999999-0a1b2c3d")
     other = local / temporary_name("0" * 16, f"{os.getpid()}-0a1b2c3d")

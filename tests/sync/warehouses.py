@@ -57,13 +57,15 @@ class Warehouse:
         table = self.jobs_table()
         if "exported_at" in table.column_names:
             table = table.drop_columns(["exported_at"])
-        return table.sort_by("job_id").to_pylist()
+        rows: Rows = table.sort_by("job_id").to_pylist()
+        return rows
 
     def committed(self) -> dict[str, int]:
         """The jobs a reader following the jobs table sees, with their rows; asserts that
         each is there once and whole, and that no item is anywhere twice."""
         items = self.items_table()
-        keys = Counter(zip(items["job_id"].to_pylist(), items["input_index"].to_pylist()))
+        pairs = zip(items["job_id"].to_pylist(), items["input_index"].to_pylist(), strict=True)
+        keys = Counter(pairs)
         twice = [key for key, count in keys.items() if count > 1]
         assert not twice, f"{len(twice)} items are in the items table twice, e.g. {twice[0]}"
         per_job = Counter(job_id for job_id, _ in keys)
@@ -152,8 +154,7 @@ class PostgresWarehouse(Warehouse):
 
     def select(self, table: str, names: list[str]) -> pa.Table:
         columns = ", ".join(
-            f'"{name}"::text AS "{name}"' if name in JSON_COLUMNS else f'"{name}"'
-            for name in names
+            f'"{name}"::text AS "{name}"' if name in JSON_COLUMNS else f'"{name}"' for name in names
         )
         return self.query(f"SELECT {columns} FROM {table}")
 
