@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import os
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,11 +28,15 @@ import pyarrow as pa
 from batch_export.flatten import read_bodies
 from batch_export.scan import ResultBody
 
-__all__ = ["CHUNK_BYTES", "DECODE_THREADS", "read_in_chunks"]
+__all__ = ["CHUNK_BYTES", "CHUNK_SECONDS", "DECODE_THREADS", "read_in_chunks"]
 
 # Past a few megabytes a chunk saves no more calls worth having, and a bigger one only waits
 # longer for its last page (and holds more memory).
 CHUNK_BYTES = 4 << 20
+# A chunk is also read once it has gathered pages for this long: when pages come slowly (the
+# network is the bottleneck), reading them costs nothing extra, and the last chunk, read after
+# the last page came, stays small.
+CHUNK_SECONDS = 0.05
 # Pages that take the general road are flattened value by value: a few at a time.
 _GENERAL_PAGES = 40
 DECODE_THREADS = max(1, min(2, os.cpu_count() or 1))
@@ -41,6 +46,7 @@ def read_in_chunks(
     pages: Iterable[ResultBody],
     *,
     chunk_bytes: int = CHUNK_BYTES,
+    chunk_seconds: float = CHUNK_SECONDS,
     threads: int = DECODE_THREADS,
 ) -> Iterator[pa.RecordBatch]:
     """The rows of ``pages``, in order, read a chunk at a time by ``threads`` threads."""
@@ -48,15 +54,18 @@ def read_in_chunks(
     pending: deque[Future[pa.RecordBatch]] = deque()
     chunk: list[ResultBody] = []
     size = 0
+    began = 0.0
     interrupted = False
     try:
         for page in pages:
             if chunk and (page.body is None) != (chunk[0].body is None):
                 pending.append(pool.submit(read_bodies, chunk))
                 chunk, size = [], 0
+            if not chunk:
+                began = time.monotonic()
             chunk.append(page)
             size += len(page.body) if page.body is not None else chunk_bytes // _GENERAL_PAGES
-            if size >= chunk_bytes:
+            if size >= chunk_bytes or time.monotonic() - began >= chunk_seconds:
                 pending.append(pool.submit(read_bodies, chunk))
                 chunk, size = [], 0
             # At most one chunk waits per thread: memory stays a few chunks, whatever the job.

@@ -238,8 +238,7 @@ def test_pages_read_in_chunks_give_the_rows_of_the_general_road(
     """Any mix of pages, chunked any way: the rows of the general road, page after page."""
     scan = PageScanner("j1", page_size=50)
     bodies = [
-        json.dumps(job_body("j1", items), indent=2 if pretty else None).encode()
-        for items in pages
+        json.dumps(job_body("j1", items), indent=2 if pretty else None).encode() for items in pages
     ]
     expected = [general_road(body) for body in bodies]
     if any(result is None for result in expected):

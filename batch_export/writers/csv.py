@@ -12,10 +12,17 @@ header line of the column names):
 - ``links`` is a compact JSON array string (``["https://a","https://b"]``, non-ASCII kept
   as is; ``[]`` for an empty list); decode it with ``json.loads``.
 
-``escape_formulas=True`` neutralises spreadsheet formula injection the way OWASP
-recommends: a text cell that begins with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
-return gets a leading ``'``, which spreadsheets take as "this is text". Use it for files
-that people will open in Excel, LibreOffice or Google Sheets. Leave it off for files that
+``escape_formulas=True`` neutralises spreadsheet formula injection the way OWASP recommends
+(its CSV Injection page and ASVS 5.0 requirement 1.2.10), a little more widely: a text cell
+gets a leading ``'``, which spreadsheets take as "this is text", when it begins with
+
+- ``=``, ``+``, ``-`` or ``@`` (OWASP's list), or their full-width forms ``＝ ＋ － ＠``,
+  which East Asian spreadsheet locales read as the same operators;
+- any of those after leading spaces, tabs, line breaks or NUL characters, which some
+  spreadsheets skip before they look for a formula;
+- a tab, a carriage return or a NUL character (OWASP's and ASVS's other triggers).
+
+Use it for files that people will open in Excel, LibreOffice or Google Sheets. Leave it off for files that
 machines load (databases, pandas, scripts): it changes the values (``-1`` becomes ``'-1``).
 Numbers and the ``links`` JSON (which starts with ``[``) are never changed.
 
@@ -59,8 +66,11 @@ CHUNK_ROWS = 10_000
 CHUNK_BYTES = 8 * 1024 * 1024
 
 # OWASP's list of characters that make a spreadsheet read a cell as a formula.
-FORMULA_PREFIXES: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
-_FORMULA_PATTERN = r"^[=+\-@\t\r]"
+FORMULA_PREFIXES: tuple[str, ...] = (
+    "=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20", "\t", "\r", "\x00",
+)  # fmt: skip
+# RE2 syntax (pyarrow's): an operator after any leading blanks, or a tab, CR or NUL first.
+_FORMULA_PATTERN = r"^(?:[\t\r\x{00}]|[ \t\r\n\x{00}]*[=+\-@\x{FF1D}\x{FF0B}\x{FF0D}\x{FF20}])"
 
 _CSV_SCHEMA: pa.Schema = pa.schema(
     [

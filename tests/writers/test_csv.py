@@ -47,7 +47,9 @@ def read_with_arrow(produced: bytes) -> list[Row]:
 
 
 def escaped(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+    if isinstance(value, str) and value.lstrip(" \t\r\n\x00").startswith(FORMULA_PREFIXES[:8]):
+        return "'" + value
+    if isinstance(value, str) and value.startswith(("\t", "\r", "\x00")):
         return "'" + value
     return value
 
@@ -107,10 +109,22 @@ def test_chunking_does_not_change_the_bytes() -> None:
 @pytest.mark.parametrize("prefix", FORMULA_PREFIXES)
 @pytest.mark.parametrize("type_", [pa.string(), pa.large_string()])
 def test_escape_formula_cells(prefix: str, type_: pa.DataType) -> None:
-    column = pa.array([f"{prefix}1+1", f"a{prefix}b", "", None, "'x", " =1"], type_)
+    column = pa.array([f"{prefix}1+1", f"a{prefix}b", "", None, "'x", "a =1"], type_)
     result = escape_formula_cells(column)
     assert result.type == type_
-    assert result.to_pylist() == [f"'{prefix}1+1", f"a{prefix}b", "", None, "'x", " =1"]
+    assert result.to_pylist() == [f"'{prefix}1+1", f"a{prefix}b", "", None, "'x", "a =1"]
+
+
+@pytest.mark.parametrize(
+    "value", [" =1+1", "\n=HYPERLINK(1)", "  \t@SUM(A1)", "\x00-2", "\r\n+3", " \uff1d1"]
+)
+def test_formulas_after_leading_blanks_are_escaped(value: str) -> None:
+    assert escape_formula_cells(pa.array([value])).to_pylist() == ["'" + value]
+
+
+@pytest.mark.parametrize("value", [" a=1", "1-2", "e@mail", " ", "\n"])
+def test_text_that_is_no_formula_is_left_alone(value: str) -> None:
+    assert escape_formula_cells(pa.array([value])).to_pylist() == [value]
 
 
 def test_escape_formulas_leaves_numbers_and_links_alone() -> None:
