@@ -23,8 +23,8 @@ gets a leading ``'``, which spreadsheets take as "this is text", when it begins 
 - a tab, a carriage return or a NUL character (OWASP's and ASVS's other triggers).
 
 Use it for files that people will open in Excel, LibreOffice or Google Sheets. Leave it off
-for files that machines load (databases, pandas, scripts): it changes the values (``-1`` becomes ``'-1``).
-Numbers and the ``links`` JSON (which starts with ``[``) are never changed.
+for files that machines load (databases, pandas, scripts): it changes the values (``-1``
+becomes ``'-1``). Numbers and the ``links`` JSON (which starts with ``[``) are never changed.
 
 Example:
 
