@@ -133,15 +133,6 @@ def test_escape_formulas_leaves_numbers_and_links_alone() -> None:
     assert produced.splitlines()[1] == ',-1,,,,,"\'-5",,"[""=1+1""]",,,,-5,'
 
 
-def test_refuses_a_batch_of_another_schema_and_writes_after_close() -> None:
-    writer = CsvWriter(io.BytesIO())
-    with pytest.raises(ValueError, match="Expected a batch of ITEM_SCHEMA"):
-        writer.write(make_batch([{}]).select(["job_id"]))
-    writer.close()
-    with pytest.raises(ValueError, match="after close"):
-        writer.write(make_batch([{}]))
-
-
 @settings(max_examples=60, deadline=None)
 @given(row_lists)
 def test_round_trip(written: list[Row]) -> None:

@@ -71,16 +71,9 @@ def test_no_rows_is_a_valid_empty_file() -> None:
         assert table.schema.equals(ITEM_SCHEMA, check_metadata=False)
 
 
-def test_refuses_bad_thresholds_another_schema_and_writes_after_close() -> None:
+def test_refuses_bad_thresholds() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         ParquetWriter(io.BytesIO(), row_group_rows=0)
-    writer = ParquetWriter(io.BytesIO())
-    with pytest.raises(ValueError, match="Expected a batch of ITEM_SCHEMA"):
-        writer.write(make_batch([{}]).select(["job_id"]))
-    writer.close()
-    writer.close()
-    with pytest.raises(ValueError, match="after close"):
-        writer.write(make_batch([{}]))
 
 
 @settings(max_examples=40, deadline=None)
