@@ -20,24 +20,19 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
 
 import fsspec
 import orjson
 import pyarrow as pa
-import pyarrow.csv as pa_csv
-import pyarrow.json as pa_json
-import pyarrow.parquet as pq
 
 from batch_export.errors import InvalidInputError
 from batch_export.schema import (
     COLUMN_NAMES,
     ITEM_SCHEMA,
     JOB_METADATA_KEY,
-    LIST_COLUMNS,
     TOOL_VERSION_KEY,
 )
-from batch_export.writers import resolve_format
+from batch_export.writers import resolve_format, writer_format
 
 __all__ = ["PANDAS_ATTRS", "export_format", "read_export_table"]
 
@@ -68,7 +63,7 @@ def read_export_table(path: str | os.PathLike[str], *, format: str | None = None
         # can be megabytes long: one block as big as the file is always enough.
         block_size = min(max(fs.size(where) + 1, 1 << 20), (1 << 31) - 1)
         with fs.open(where, "rb") as handle:
-            table = _READERS[fmt](handle, block_size)
+            table = writer_format(fmt).read(handle, block_size)
     except FileNotFoundError:
         raise InvalidInputError(f"There is no export file at {path}.") from None
     except OSError as error:
@@ -80,61 +75,9 @@ def read_export_table(path: str | os.PathLike[str], *, format: str | None = None
     return _conform(table, path)
 
 
-def _read_parquet(handle: Any, block_size: int) -> pa.Table:
-    # Not pq.read_table: on a Python file object its reader threads can abort the
-    # interpreter at exit (seen with pyarrow 18 to 26 here); ParquetFile does not.
-    table = pq.ParquetFile(handle).read()
-    # A frame saved with DataFrame.to_parquet may carry its index as extra columns.
-    return table.drop_columns([name for name in table.column_names if _PANDAS_INDEX.match(name)])
-
-
-def _read_jsonl(handle: Any, block_size: int) -> pa.Table:
-    if not handle.read(1):
-        return ITEM_SCHEMA.empty_table()  # an export of an empty job; pyarrow refuses it
-    handle.seek(0)
-    return pa_json.read_json(
-        handle,
-        read_options=pa_json.ReadOptions(block_size=block_size),
-        parse_options=pa_json.ParseOptions(
-            explicit_schema=ITEM_SCHEMA, unexpected_field_behavior="error"
-        ),
-    )
-
-
-def _read_csv(handle: Any, block_size: int) -> pa.Table:
-    # links is JSON text in CSV, decoded below; every other column reads as its own type.
-    types = {field.name: field.type for field in ITEM_SCHEMA if field.name not in LIST_COLUMNS}
-    table = pa_csv.read_csv(
-        handle,
-        read_options=pa_csv.ReadOptions(block_size=block_size),
-        parse_options=pa_csv.ParseOptions(newlines_in_values=True),
-        convert_options=pa_csv.ConvertOptions(
-            column_types=types | {name: pa.string() for name in LIST_COLUMNS},
-            # The CSV encoding: an empty field is null, a quoted "" the empty string.
-            null_values=[""],
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=False,
-        ),
-    )
-    for name in LIST_COLUMNS:
-        if name in table.column_names:
-            position = table.column_names.index(name)
-            field = ITEM_SCHEMA.field(name)
-            table = table.set_column(position, field, _decoded(table.column(name), field.type))
-    return table
-
-
-def _decoded(column: pa.ChunkedArray, type: pa.DataType) -> pa.Array:
-    """A column of JSON texts as the values they encode; pyarrow checks them against ``type``."""
-    return pa.array(
-        [None if text is None else orjson.loads(text) for text in column.to_pylist()], type=type
-    )
-
-
-_READERS = {"parquet": _read_parquet, "csv": _read_csv, "jsonl": _read_jsonl}
-
-
 def _conform(table: pa.Table, path: str | os.PathLike[str]) -> pa.Table:
+    # A frame saved with DataFrame.to_parquet may carry its index as extra columns.
+    table = table.drop_columns([name for name in table.column_names if _PANDAS_INDEX.match(name)])
     if tuple(table.column_names) != COLUMN_NAMES:
         raise InvalidInputError(
             f"{path} is not an export of batch-export's item schema: expected the columns "

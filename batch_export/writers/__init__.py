@@ -10,7 +10,8 @@ file extensions, its writer class and the writer options that apply to it. Every
 derives from it: :data:`FORMATS` (the CLI's ``--format`` choices), :func:`resolve_format` (the
 guess from an output's extension), :func:`open_writer` (which refuses an option that does not
 apply, such as ``escape_formulas`` for Parquet). **A new format** is one module in this package
-with a class that follows :class:`Writer`, and one line in :data:`REGISTRY`.
+with a class that follows :class:`Writer` and a function that reads its files back, and one
+entry in :data:`REGISTRY`.
 
 Writer classes are imported when a file of their format is opened, so that the CLI starts
 without loading pyarrow.
@@ -72,6 +73,8 @@ class WriterFormat:
     """One output format: its name, extensions, writer class and the options it takes.
 
     ``writer`` is ``"module:Class"``; the class is called as ``Class(sink, **options)``.
+    ``reader`` is ``"module:function"``, called as ``function(binary_file, block_size)``, that
+    reads such a file back into an Arrow table (``batch-export report``, ``read_export``).
     The options a writer may take are ``escape_formulas`` (bool) and ``metadata`` (the job's
     header as string key-value pairs, for formats that carry it in the file).
     """
@@ -79,13 +82,23 @@ class WriterFormat:
     name: str
     extensions: tuple[str, ...]
     writer: str
+    reader: str
     options: frozenset[str] = frozenset()
 
     def open(self, sink: BinaryIO, **options: Any) -> Writer:
         """A writer of this format on ``sink``, given only the options that apply."""
-        module, _, name = self.writer.partition(":")
-        cls = getattr(importlib.import_module(module), name)
+        cls = _load(self.writer)
         return cast(Writer, cls(sink, **{k: v for k, v in options.items() if k in self.options}))
+
+    def read(self, handle: BinaryIO, block_size: int) -> pa.Table:
+        """A file of this format read back, as written (the caller checks the schema)."""
+        table: pa.Table = _load(self.reader)(handle, block_size)
+        return table
+
+
+def _load(where: str) -> Any:
+    module, _, name = where.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 REGISTRY: tuple[WriterFormat, ...] = (
@@ -93,18 +106,21 @@ REGISTRY: tuple[WriterFormat, ...] = (
         name="parquet",
         extensions=(".parquet", ".pq"),
         writer="batch_export.writers.parquet:ParquetWriter",
+        reader="batch_export.writers.parquet:read_table",
         options=frozenset({"metadata"}),
     ),
     WriterFormat(
         name="csv",
         extensions=(".csv",),
         writer="batch_export.writers.csv:CsvWriter",
+        reader="batch_export.writers.csv:read_table",
         options=frozenset({"escape_formulas"}),
     ),
     WriterFormat(
         name="jsonl",
         extensions=(".jsonl", ".ndjson"),
         writer="batch_export.writers.jsonl:JsonlWriter",
+        reader="batch_export.writers.jsonl:read_table",
     ),
 )
 

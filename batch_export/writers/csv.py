@@ -45,6 +45,7 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
@@ -59,6 +60,7 @@ __all__ = [
     "FORMULA_PREFIXES",
     "CsvWriter",
     "escape_formula_cells",
+    "read_table",
     "to_csv_batch",
 ]
 
@@ -188,4 +190,35 @@ def _json_arrays(column: pa.Array) -> pa.Array:
             for links in column.to_pylist()
         ],
         pa.string(),
+    )
+
+
+def read_table(handle: BinaryIO, block_size: int) -> pa.Table:
+    """A CSV export read back; ``block_size`` must hold the longest row."""
+    # links is JSON text in CSV, decoded below; every other column reads as its own type.
+    types = {field.name: field.type for field in ITEM_SCHEMA if field.name not in LIST_COLUMNS}
+    table = pa_csv.read_csv(
+        handle,
+        read_options=pa_csv.ReadOptions(block_size=block_size),
+        parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+        convert_options=pa_csv.ConvertOptions(
+            column_types=types | {name: pa.string() for name in LIST_COLUMNS},
+            # The CSV encoding: an empty field is null, a quoted "" the empty string.
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    for name in LIST_COLUMNS:
+        if name in table.column_names:
+            position = table.column_names.index(name)
+            field = ITEM_SCHEMA.field(name)
+            table = table.set_column(position, field, _decoded(table.column(name), field.type))
+    return table
+
+
+def _decoded(column: pa.ChunkedArray, type: pa.DataType) -> pa.Array:
+    """A column of JSON texts as the values they encode; pyarrow checks them against ``type``."""
+    return pa.array(
+        [None if text is None else orjson.loads(text) for text in column.to_pylist()], type=type
     )

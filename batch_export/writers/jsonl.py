@@ -28,11 +28,12 @@ from __future__ import annotations
 from typing import BinaryIO
 
 import pyarrow as pa
+import pyarrow.json as pa_json
 
 from batch_export.schema import ITEM_SCHEMA
 from batch_export.text import encode_json
 
-__all__ = ["JsonlWriter"]
+__all__ = ["JsonlWriter", "read_table"]
 
 
 class JsonlWriter:
@@ -63,3 +64,17 @@ class JsonlWriter:
     def close(self) -> None:
         """Finish the output; the sink itself stays open (it belongs to the caller)."""
         self._closed = True
+
+
+def read_table(handle: BinaryIO, block_size: int) -> pa.Table:
+    """A JSON Lines export read back; ``block_size`` must hold the longest line."""
+    if not handle.read(1):
+        return ITEM_SCHEMA.empty_table()  # an export of an empty job; pyarrow refuses it
+    handle.seek(0)
+    return pa_json.read_json(
+        handle,
+        read_options=pa_json.ReadOptions(block_size=block_size),
+        parse_options=pa_json.ParseOptions(
+            explicit_schema=ITEM_SCHEMA, unexpected_field_behavior="error"
+        ),
+    )

@@ -95,3 +95,13 @@ def test_a_job_without_created_at_is_only_in_an_open_window() -> None:
     ] == ["n"]
     closed = TimeWindow(since=T0)
     assert plan_sync([job], recorded={}, whole=set(), window=closed).to_export == ()
+
+
+def test_an_unusable_entry_is_neither_exported_nor_skipped() -> None:
+    bad = ListedJob(
+        job_id="(page 1 entry 0)", status=None, created_at=None, fingerprint={}, problem="no id"
+    )
+    good = ListedJob(job_id="j1", status="completed", created_at=None, fingerprint={})
+    plan = plan_sync([bad, good], recorded={}, whole=set(), window=TimeWindow())
+    assert plan.unusable == (bad,) and plan.skipped == ()
+    assert [planned.job.job_id for planned in plan.to_export] == ["j1"]
