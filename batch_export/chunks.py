@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections import deque
@@ -49,30 +50,54 @@ def read_in_chunks(
     chunk_seconds: float = CHUNK_SECONDS,
     threads: int = DECODE_THREADS,
 ) -> Iterator[pa.RecordBatch]:
-    """The rows of ``pages``, in order, read a chunk at a time by ``threads`` threads."""
-    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="decode")
-    pending: deque[Future[pa.RecordBatch]] = deque()
+    """The rows of ``pages``, in order, read a chunk at a time by ``threads`` threads.
+
+    A job of one chunk (most jobs of an account) is read in the caller's thread: no thread
+    is started for it.
+    """
+    chunks = _chunked(pages, chunk_bytes, chunk_seconds)
+    first = next(chunks, None)
+    if first is None:
+        return
+    second = next(chunks, None)
+    if second is None:
+        yield read_bodies(first)
+        return
+    yield from _read_on_threads(itertools.chain([first, second], chunks), threads)
+
+
+def _chunked(
+    pages: Iterable[ResultBody], chunk_bytes: int, chunk_seconds: float
+) -> Iterator[list[ResultBody]]:
+    """Consecutive pages of one road, about ``chunk_bytes`` or ``chunk_seconds`` worth."""
     chunk: list[ResultBody] = []
     size = 0
     began = 0.0
+    for page in pages:
+        if chunk and (page.body is None) != (chunk[0].body is None):
+            yield chunk
+            chunk, size = [], 0
+        if not chunk:
+            began = time.monotonic()
+        chunk.append(page)
+        size += len(page.body) if page.body is not None else chunk_bytes // _GENERAL_PAGES
+        if size >= chunk_bytes or time.monotonic() - began >= chunk_seconds:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
+
+
+def _read_on_threads(chunks: Iterator[list[ResultBody]], threads: int) -> Iterator[pa.RecordBatch]:
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="decode")
+    pending: deque[Future[pa.RecordBatch]] = deque()
     interrupted = False
     try:
-        for page in pages:
-            if chunk and (page.body is None) != (chunk[0].body is None):
-                pending.append(pool.submit(read_bodies, chunk))
-                chunk, size = [], 0
-            if not chunk:
-                began = time.monotonic()
-            chunk.append(page)
-            size += len(page.body) if page.body is not None else chunk_bytes // _GENERAL_PAGES
-            if size >= chunk_bytes or time.monotonic() - began >= chunk_seconds:
-                pending.append(pool.submit(read_bodies, chunk))
-                chunk, size = [], 0
+        for chunk in chunks:
+            pending.append(pool.submit(read_bodies, chunk))
             # At most one chunk waits per thread: memory stays a few chunks, whatever the job.
             while len(pending) > threads:
                 yield pending.popleft().result()
-        if chunk:
-            pending.append(pool.submit(read_bodies, chunk))
         while pending:
             yield pending.popleft().result()
     except KeyboardInterrupt:

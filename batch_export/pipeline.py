@@ -75,8 +75,10 @@ class JobStream:
         *,
         client: ApiClient,
         progress: Progress,
+        count: bool = True,
     ) -> None:
         self.job = job
+        self._count = count
         self.rows = 0
         self._pages = pages
         self._client = client
@@ -92,11 +94,13 @@ class JobStream:
         from batch_export.flatten import PAGE_POOL
         from batch_export.summary import SummaryBuilder
 
-        self._builder = SummaryBuilder()
+        if self._count:
+            self._builder = SummaryBuilder()
         pages = self._pages if head is None else itertools.chain([head], self._pages)
         batches = (self._advanced(batch) for batch in read_in_chunks(pages))
         for batch in joined(batches, rows=JOINED_ROWS, nbytes=JOINED_BYTES, memory_pool=PAGE_POOL):
-            self._builder.add(batch)
+            if self._builder is not None:
+                self._builder.add(batch)
             self.rows += batch.num_rows
             yield batch
         self._progress.close()
@@ -126,6 +130,7 @@ def open_job(
     progress: Progress | None = None,
     assume_finished: bool = False,
     concurrency: int | None = None,
+    count: bool = True,
 ) -> Iterator[JobStream]:
     """Wait for ``job_id`` to finish, then yield its :class:`JobStream`.
 
@@ -134,6 +139,7 @@ def open_job(
     ``assume_finished`` skips the waiting: page 1 is read as the job's status, and a job that
     is not finished after all is a :class:`~batch_export.errors.JobNotFinishedError`.
     ``concurrency`` bounds the pages of this job in flight (default: the connection's).
+    ``count=False`` skips the summary's counting, for callers that do not ask for it.
     """
     check_job_id(job_id)
     _load_arrow_side()
@@ -155,7 +161,7 @@ def open_job(
             concurrency=concurrency or connection.concurrency,
             first=None if first is None else ResultBody.from_result_page(first),
         )
-        yield JobStream(job, stream, client=client, progress=progress)
+        yield JobStream(job, stream, client=client, progress=progress, count=count)
     finally:
         progress.close()
         if owned:
@@ -163,7 +169,14 @@ def open_job(
 
 
 # What reading pages into Arrow needs; pyarrow and numpy take a third of a second to load.
-_ARROW_SIDE = ("batch_export.chunks", "batch_export.summary", "batch_export.writers.parquet")
+# pandas too: pyarrow imports it on its first conversion of a Python value (a scalar in a
+# compute call, a one-row table), wherever that happens; here it happens off the main road.
+_ARROW_SIDE = (
+    "batch_export.chunks",
+    "batch_export.summary",
+    "batch_export.writers.parquet",
+    "pandas",
+)
 
 
 def _load_arrow_side() -> None:

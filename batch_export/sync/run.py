@@ -263,7 +263,7 @@ def _export_job(run: _Run, planned: PlannedJob) -> dict[str, Any]:
     started = time.monotonic()
     run.emit("job_started", _job_fields(planned))
     with open_job(
-        job_id, connection=run.connection, client=run.client, assume_finished=True
+        job_id, connection=run.connection, client=run.client, assume_finished=True, count=False
     ) as stream:
         load = JobLoad(
             job=stream.job,
