@@ -37,7 +37,7 @@ CHUNK_BYTES = 4 << 20
 # A chunk is also read once it has gathered pages for this long: when pages come slowly (the
 # network is the bottleneck), reading them costs nothing extra, and the last chunk, read after
 # the last page came, stays small.
-CHUNK_SECONDS = 0.05
+CHUNK_SECONDS = 0.02
 # Pages that take the general road are flattened value by value: a few at a time.
 _GENERAL_PAGES = 40
 DECODE_THREADS = max(1, min(2, os.cpu_count() or 1))

@@ -221,11 +221,17 @@ class ApiClient:
     def fetch_page(self, job_id: str, *, page: int, page_size: int) -> ResultPage:
         """``GET /v1/batch/{job_id}?page=&page_size=``, retried, as a :class:`ResultPage`."""
         check_job_id(job_id)
-        body = self.get_json(
-            f"/v1/batch/{job_id}", {"page": page, "page_size": page_size}, job_id=job_id, page=page
+        content, body = self.get_decoded(
+            f"/v1/batch/{job_id}",
+            {"page": page, "page_size": page_size},
+            _with_content,
+            job_id=job_id,
+            page=page,
         )
         with self._scrubbing():
-            return ResultPage.from_response(body, job_id=job_id, page=page, page_size=page_size)
+            return ResultPage.from_response(
+                body, job_id=job_id, page=page, page_size=page_size, content=content
+            )
 
     def list_jobs(self, *, page: int, page_size: int = 50) -> dict[str, Any]:
         """``GET /v1/batch/jobs?page=&page_size=``: one page of the account's jobs."""
@@ -355,6 +361,11 @@ def _headers_for(base_url: str) -> dict[str, str]:
     if netrc:
         headers.update(urllib3.util.make_headers(basic_auth=":".join(netrc)))
     return headers
+
+
+def _with_content(content: bytes, url: str) -> tuple[bytes, Any]:
+    """The answer's bytes, kept beside its JSON: page 1 of a job is read into Arrow from them."""
+    return content, decode_json(content, url)
 
 
 def _header(response: urllib3.BaseHTTPResponse, name: str) -> str | None:

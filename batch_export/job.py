@@ -163,7 +163,8 @@ class JobStatus:
 class ResultPage:
     """One page of item results, with the request that produced it.
 
-    ``results`` are the raw item objects as the API sent them, in the API's order.
+    ``results`` are the raw item objects as the API sent them, in the API's order;
+    ``content`` the answer's bytes, when the caller kept them.
     """
 
     job: JobStatus
@@ -171,9 +172,18 @@ class ResultPage:
     page_size: int
     results: list[dict[str, Any]]
     attempts: int = 1
+    content: bytes | None = field(default=None, repr=False)
 
     @classmethod
-    def from_response(cls, body: object, *, job_id: str, page: int, page_size: int) -> ResultPage:
+    def from_response(
+        cls,
+        body: object,
+        *,
+        job_id: str,
+        page: int,
+        page_size: int,
+        content: bytes | None = None,
+    ) -> ResultPage:
         """Read a whole status response: the job, and its page of results."""
         job = JobStatus.from_response(body, job_id=job_id)
         assert isinstance(body, dict)  # from_response has checked it
@@ -194,7 +204,7 @@ class ResultPage:
                     job_id=job_id,
                     page=page,
                 )
-        return cls(job=job, page=page, page_size=page_size, results=results)
+        return cls(job=job, page=page, page_size=page_size, results=results, content=content)
 
     def input_indexes(self) -> list[int]:
         """The ``input_index`` of each item, checked: each must be a non-negative integer."""

@@ -41,6 +41,7 @@ from batch_export.client import ApiClient, check_job_id
 from batch_export.connection import Connection
 from batch_export.errors import JobNotFinishedError
 from batch_export.fetcher import WaitPolicy, iter_pages, read_status
+from batch_export.handoff import Handoff
 from batch_export.job import JobStatus, ResultPage
 from batch_export.progress import Progress
 from batch_export.scan import PageScanner, ResultBody
@@ -159,7 +160,7 @@ def open_job(
             PageScanner(job.job_id, page_size=pages),
             page_size=pages,
             concurrency=concurrency or connection.concurrency,
-            first=None if first is None else ResultBody.from_result_page(first),
+            first=None if first is None else _first_body(first, pages),
         )
         yield JobStream(job, stream, client=client, progress=progress, count=count)
     finally:
@@ -169,14 +170,7 @@ def open_job(
 
 
 # What reading pages into Arrow needs; pyarrow and numpy take a third of a second to load.
-# pandas too: pyarrow imports it on its first conversion of a Python value (a scalar in a
-# compute call, a one-row table), wherever that happens; here it happens off the main road.
-_ARROW_SIDE = (
-    "batch_export.chunks",
-    "batch_export.summary",
-    "batch_export.writers.parquet",
-    "pandas",
-)
+_ARROW_SIDE = ("batch_export.chunks", "batch_export.summary", "batch_export.writers.parquet")
 
 
 def _load_arrow_side() -> None:
@@ -193,6 +187,13 @@ def _load_arrow_side() -> None:
 def _import_all() -> None:
     for name in _ARROW_SIDE:
         importlib.import_module(name)
+
+
+def _first_body(first: ResultPage, page_size: int) -> ResultBody:
+    """Page 1, read with the status: by the chunked road too, when its bytes were kept."""
+    if first.content is None:
+        return ResultBody.from_result_page(first)
+    return PageScanner(first.job.job_id, page_size=page_size)(first.content, "", 1)
 
 
 def _status(
@@ -242,9 +243,10 @@ def write_batches(
     writer = open_writer(format, sink, escape_formulas=escape_formulas, metadata=metadata)
     rows = 0
     try:
-        for batch in batches:
-            writer.write(batch)
-            rows += batch.num_rows
+        with Handoff(writer.write) as handoff:
+            for batch in batches:
+                handoff.put(batch)
+                rows += batch.num_rows
     finally:
         writer.close()
     return rows

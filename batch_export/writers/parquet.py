@@ -41,7 +41,7 @@ from batch_export.schema import ITEM_SCHEMA
 __all__ = ["ROW_GROUP_BYTES", "ROW_GROUP_ROWS", "ParquetWriter", "read_table"]
 
 ROW_GROUP_ROWS = 50_000
-ROW_GROUP_BYTES = 16 * 1024 * 1024  # larger groups cost memory on big pages, not speed
+ROW_GROUP_BYTES = 8 * 1024 * 1024  # smaller groups write as the pages come, not all at the end
 
 # Page text is nearly always unique: a dictionary for it costs time and saves nothing.
 _NO_DICTIONARY = frozenset({"markdown", "html", "links", "extra"})
