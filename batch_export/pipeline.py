@@ -40,7 +40,7 @@ from batch_export import __version__
 from batch_export.client import ApiClient, check_job_id
 from batch_export.connection import Connection
 from batch_export.errors import JobNotFinishedError
-from batch_export.fetcher import WaitPolicy, iter_pages, read_status
+from batch_export.fetcher import WaitPolicy, fetch_page, iter_pages, read_status
 from batch_export.handoff import Handoff
 from batch_export.job import JobStatus, ResultPage
 from batch_export.progress import Progress
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 
     from batch_export.summary import Summary, SummaryBuilder
 
-__all__ = ["JobStream", "open_job", "write_batches"]
+__all__ = ["JobStream", "load_arrow_side", "open_job", "write_batches"]
 
 # Pages are joined into batches of about this many rows (or bytes) before the writer and the
 # summary see them: each batch costs those a dozen pyarrow calls, and at 50 rows a page the
@@ -143,7 +143,7 @@ def open_job(
     ``count=False`` skips the summary's counting, for callers that do not ask for it.
     """
     check_job_id(job_id)
-    _load_arrow_side()
+    load_arrow_side()
     progress = progress or Progress(enabled=False)
     owned = client is None
     client = client or connection.client()
@@ -160,7 +160,7 @@ def open_job(
             PageScanner(job.job_id, page_size=pages),
             page_size=pages,
             concurrency=concurrency or connection.concurrency,
-            first=None if first is None else _first_body(first, pages),
+            first=first,
         )
         yield JobStream(job, stream, client=client, progress=progress, count=count)
     finally:
@@ -170,22 +170,26 @@ def open_job(
 
 
 # What reading pages into Arrow needs; pyarrow and numpy take a third of a second to load.
+# (pandas is not on the export's road: pyarrow imports it on its first conversion of Python
+# values, which the road avoids; a caller that converts may ask for it with ``also``.)
 _ARROW_SIDE = ("batch_export.chunks", "batch_export.summary", "batch_export.writers.parquet")
 
 
-def _load_arrow_side() -> None:
-    """Load the Arrow side in a thread of its own, while the first requests are in flight.
+def load_arrow_side(*also: str) -> None:
+    """Load the Arrow side (and the modules ``also`` names) in a thread of its own, while the
+    first requests are in flight.
 
     The first answers need only the HTTP side and the scan; whoever needs an Arrow module
     before it is loaded waits for it at its import, as Python's import lock makes it do.
     """
-    if all(name in sys.modules for name in _ARROW_SIDE):
+    names = (*_ARROW_SIDE, *also)
+    if all(name in sys.modules for name in names):
         return
-    threading.Thread(target=_import_all, name="load-arrow", daemon=True).start()
+    threading.Thread(target=_import_all, args=(names,), name="load-arrow", daemon=True).start()
 
 
-def _import_all() -> None:
-    for name in _ARROW_SIDE:
+def _import_all(names: tuple[str, ...]) -> None:
+    for name in names:
         importlib.import_module(name)
 
 
@@ -202,9 +206,9 @@ def _status(
     connection: Connection,
     progress: Progress,
     assume_finished: bool,
-) -> tuple[JobStatus, ResultPage | None]:
+) -> tuple[JobStatus, ResultBody | None]:
     if not assume_finished:
-        return read_status(
+        job, page = read_status(
             client,
             job_id,
             wait=connection.wait,
@@ -212,7 +216,12 @@ def _status(
             on_poll=progress.poll,
             first_page_size=connection.page_size,
         )
-    first = client.fetch_page(job_id, page=1, page_size=connection.page_size)
+        return job, None if page is None else _first_body(page, connection.page_size)
+    # Page 1 is scanned only (its job fields checked as the general road checks them): a
+    # finished job's first answer is not parsed twice.
+    scanner = PageScanner(job_id, page_size=connection.page_size)
+    first = fetch_page(client, job_id, scanner, page=1, page_size=connection.page_size)
+    assert first.job is not None  # the scanner sets it on both roads
     if not first.job.is_terminal:
         raise JobNotFinishedError(
             f"Job {job_id} was listed as finished, but its status is {first.job.status}: "
@@ -243,6 +252,12 @@ def write_batches(
     writer = open_writer(format, sink, escape_formulas=escape_formulas, metadata=metadata)
     rows = 0
     try:
+        if job is not None and (job.expected_items or 0) <= JOINED_ROWS:
+            # A small job is one batch or two: a thread for its writing would cost more.
+            for batch in batches:
+                writer.write(batch)
+                rows += batch.num_rows
+            return rows
         with Handoff(writer.write) as handoff:
             for batch in batches:
                 handoff.put(batch)

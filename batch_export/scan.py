@@ -73,7 +73,8 @@ _RESULTS = msgspec.json.Decoder(list[_Item])
 class ResultBody:
     """One page of a job's results on its way to Arrow: its bytes, or its parsed items.
 
-    ``body`` is set for a page that takes the chunked road, ``items`` for any other.
+    ``body`` is set for a page that takes the chunked road, ``items`` for any other; ``job``
+    is the job's status as this answer gave it.
     """
 
     job_id: str
@@ -81,12 +82,17 @@ class ResultBody:
     indexes: list[int] = field(repr=False)
     body: bytes | None = field(default=None, repr=False)
     items: list[dict[str, Any]] | None = field(default=None, repr=False)
+    job: JobStatus | None = field(default=None, repr=False)
 
     @classmethod
     def from_result_page(cls, page: ResultPage) -> ResultBody:
         """A page parsed by the general road (:class:`~batch_export.job.ResultPage`)."""
         return cls(
-            job_id=page.job.job_id, page=page.page, indexes=page.input_indexes(), items=page.results
+            job_id=page.job.job_id,
+            page=page.page,
+            indexes=page.input_indexes(),
+            items=page.results,
+            job=page.job,
         )
 
     def input_indexes(self) -> list[int]:
@@ -102,9 +108,10 @@ class PageScanner:
         self.page_size = page_size
 
     def __call__(self, content: bytes, url: str, page: int) -> ResultBody:
-        indexes = scan_indexes(content, self.job_id)
-        if indexes is not None:
-            return ResultBody(job_id=self.job_id, page=page, indexes=indexes, body=content)
+        scanned = _scan(content, self.job_id)
+        if scanned is not None:
+            job, indexes = scanned
+            return ResultBody(job_id=self.job_id, page=page, indexes=indexes, body=content, job=job)
         result = ResultPage.from_response(
             decode_json(content, url), job_id=self.job_id, page=page, page_size=self.page_size
         )
@@ -113,6 +120,11 @@ class PageScanner:
 
 def scan_indexes(content: bytes, job_id: str) -> list[int] | None:
     """The page's ``input_index`` values when it may take the chunked road, else None."""
+    scanned = _scan(content, job_id)
+    return None if scanned is None else scanned[1]
+
+
+def _scan(content: bytes, job_id: str) -> tuple[JobStatus, list[int]] | None:
     try:
         top = _TOP.decode(content)
         results = top.pop("results", None)
@@ -124,10 +136,10 @@ def scan_indexes(content: bytes, job_id: str) -> list[int] | None:
         return None
     try:
         # The same checks as the general road's, so that both refuse the same pages.
-        JobStatus.from_response(header, job_id=job_id)
+        job = JobStatus.from_response(header, job_id=job_id)
     except ResponseShapeError:
         return None
     indexes = [item.input_index for item in items]
     if any(index < 0 or index > _MAX_INDEX for index in indexes):
         return None
-    return indexes
+    return job, indexes

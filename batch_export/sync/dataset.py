@@ -123,7 +123,7 @@ class DatasetStore:
         )
         state.add(items)
         table = table.set_column(_ROWS, "rows", pa.array([rows], pa.int64()))
-        self.dest.publish(row, lambda sink: pq.write_table(table, sink))
+        self.dest.publish(row, lambda sink: sink.write(_parquet_bytes(table)))
         state.add(row)
         marker = Marker(
             job_id=job_id,
@@ -160,3 +160,11 @@ class DatasetStore:
         for path in [*sorted(markers), *sorted(rows), *sorted(items - {keep})]:
             self.dest.delete(path)
             state.discard(path)
+
+
+def _parquet_bytes(table: pa.Table) -> memoryview:
+    """A small table as Parquet, made in memory: pyarrow writes a file in many small writes,
+    each of which, to a Python file, would take the GIL back from its thread."""
+    buffer = pa.BufferOutputStream()
+    pq.write_table(table, buffer)
+    return memoryview(buffer.getvalue())

@@ -39,7 +39,7 @@ from batch_export.client import ApiClient
 from batch_export.connection import Connection
 from batch_export.errors import BatchExportError, InvalidInputError, ResponseShapeError
 from batch_export.job import JobStatus
-from batch_export.pipeline import open_job
+from batch_export.pipeline import load_arrow_side, open_job
 from batch_export.sync.dataset import DatasetStore
 from batch_export.sync.destination import Destination
 from batch_export.sync.layout import parse_timestamp
@@ -120,6 +120,8 @@ def sync(
     started = time.monotonic()
     owned_client = client is None
     client = client or connection.client()
+    # While the account's jobs are listed; pandas too, which pyarrow loads for the jobs rows.
+    load_arrow_side("pandas")
     try:
         plan = _plan(client, store, window=window, limit=limit, connection=connection)
         _announce(plan, report, store, emit, dry_run=dry_run)

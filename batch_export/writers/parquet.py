@@ -38,7 +38,9 @@ import pyarrow.parquet as pq
 from batch_export.batches import BatchBuffer
 from batch_export.schema import ITEM_SCHEMA
 
-__all__ = ["ROW_GROUP_BYTES", "ROW_GROUP_ROWS", "ParquetWriter", "read_table"]
+__all__ = ["ROW_GROUP_BYTES", "ROW_GROUP_ROWS", "ParquetWriter", "buffered", "read_table"]
+
+_WRITE_BUFFER = 1 << 20
 
 ROW_GROUP_ROWS = 50_000
 ROW_GROUP_BYTES = 8 * 1024 * 1024  # smaller groups write as the pages come, not all at the end
@@ -76,8 +78,9 @@ class ParquetWriter:
         # The job's header (see batch_export.schema.export_metadata) rides in the schema's
         # key-value metadata, beside the schema version, so that the file describes its job.
         schema = ITEM_SCHEMA.with_metadata({**(ITEM_SCHEMA.metadata or {}), **(metadata or {})})
+        self._stream = buffered(sink)
         self._writer = pq.ParquetWriter(
-            sink,
+            self._stream,
             schema,
             compression="zstd",
             compression_level=compression_level,
@@ -99,11 +102,23 @@ class ParquetWriter:
         self._closed = True
         self._write_row_group()
         self._writer.close()
+        self._stream.detach()  # the rest goes to the sink, which stays open
 
     def _write_row_group(self) -> None:
         table = self._buffer.take_table()
         if table is not None:
             self._writer.write_table(table, row_group_size=table.num_rows)
+
+
+def buffered(sink: BinaryIO) -> pa.BufferedOutputStream:
+    """``sink`` behind a buffer in pyarrow's own memory; ``detach()`` flushes it, leaving the
+    sink open.
+
+    pyarrow's Parquet writer writes page headers and column chunks in many small writes; to a
+    Python file each takes the GIL back from pyarrow's threads, and with several jobs
+    written at once those hand-overs cost more than the writing.
+    """
+    return pa.BufferedOutputStream(pa.PythonFile(sink, mode="w"), buffer_size=_WRITE_BUFFER)
 
 
 def read_table(handle: BinaryIO, block_size: int) -> pa.Table:
