@@ -19,26 +19,12 @@ import typing
 
 __version__ = "0.1.0"
 
+from batch_export.errors import __all__ as _ERRORS  # light: it imports nothing of its own
+
 if typing.TYPE_CHECKING:
     from batch_export.client import ApiClient
     from batch_export.connection import Connection
-    from batch_export.errors import (
-        ApiError,
-        AuthenticationError,
-        BatchExportError,
-        IncompleteResultsError,
-        InsecureTransportError,
-        InvalidInputError,
-        ItemErrorsFound,
-        JobNotFinishedError,
-        JobNotFoundError,
-        OutputError,
-        RequestRejectedError,
-        ResponseShapeError,
-        RetriesExhaustedError,
-        SyncIncomplete,
-        TransientApiError,
-    )
+    from batch_export.errors import *  # noqa: F403
     from batch_export.export import export
     from batch_export.frame import iter_batches, read_export, read_job, read_jobs, summarize
     from batch_export.job import JobStatus
@@ -51,26 +37,7 @@ if typing.TYPE_CHECKING:
 _HOMES: dict[str, str] = {
     "ApiClient": "client",
     "Connection": "connection",
-    **dict.fromkeys(
-        [
-            "ApiError",
-            "AuthenticationError",
-            "BatchExportError",
-            "IncompleteResultsError",
-            "InsecureTransportError",
-            "InvalidInputError",
-            "ItemErrorsFound",
-            "JobNotFinishedError",
-            "JobNotFoundError",
-            "OutputError",
-            "RequestRejectedError",
-            "ResponseShapeError",
-            "RetriesExhaustedError",
-            "SyncIncomplete",
-            "TransientApiError",
-        ],
-        "errors",
-    ),
+    **dict.fromkeys(_ERRORS, "errors"),
     "export": "export",
     **dict.fromkeys(["iter_batches", "read_export", "read_job", "read_jobs", "summarize"], "frame"),
     "JobStatus": "job",

@@ -6,8 +6,15 @@ from typing import Any
 
 import click
 
-from batch_export.cli.options import connection_from, connection_options, quiet_option
-from batch_export.writers import FORMATS, REGISTRY
+from batch_export.cli.options import (
+    connection_from,
+    connection_options,
+    file_option,
+    format_option,
+    output_option,
+    quiet_option,
+)
+from batch_export.writers import REGISTRY
 
 __all__ = ["export_command"]
 
@@ -16,32 +23,18 @@ _ESCAPING = "/".join(e.name.upper() for e in REGISTRY if "escape_formulas" in e.
 
 @click.command("export")
 @click.argument("job_id")
-@click.option(
-    "-o", "--output", required=True, type=click.Path(dir_okay=False), help="File to write."
-)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(FORMATS),
-    help="Output format [default: from the output's extension].",
-)
-@click.option(
-    "--summary",
-    "summary_path",
-    type=click.Path(dir_okay=False),
-    help="Also write the summary as JSON to this file.",
-)
-@click.option(
+@output_option("File to write.")
+@format_option("Output format [default: from the output's extension].")
+@file_option("--summary", "summary_path", "Also write the summary as JSON to this file.")
+@file_option(
     "--failed-urls",
     "failed_urls_path",
-    type=click.Path(dir_okay=False),
-    help="Write the URLs of failed items to this file, one a line, to resubmit.",
+    "Write the URLs of failed items to this file, one a line, to resubmit.",
 )
-@click.option(
+@file_option(
     "--report",
     "report_path",
-    type=click.Path(dir_okay=False),
-    help="Also write an HTML report (counts, tokens, failure codes, durations) to this "
+    "Also write an HTML report (counts, tokens, failure codes, durations) to this "
     "file: one self-contained page that opens offline.",
 )
 @click.option(

@@ -15,7 +15,15 @@ import click
 
 from batch_export.connection import Connection, option_name
 
-__all__ = ["FiniteFloat", "connection_from", "connection_options", "quiet_option"]
+__all__ = [
+    "FiniteFloat",
+    "connection_from",
+    "connection_options",
+    "file_option",
+    "format_option",
+    "output_option",
+    "quiet_option",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -65,6 +73,23 @@ def connection_options(function: F) -> F:
 def connection_from(options: dict[str, Any]) -> Connection:
     """Pop the connection options out of a command's keyword arguments."""
     return Connection(**{spec.name: options.pop(spec.name) for spec in _cli_fields()})
+
+
+def output_option(help: str) -> Callable[[F], F]:
+    """``-o/--output FILE``, required."""
+    return click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help=help)
+
+
+def format_option(help: str) -> Callable[[F], F]:
+    """``--format`` with the writer registry's formats, as the parameter ``fmt``."""
+    from batch_export.writers import FORMATS  # the registry alone: no writer is loaded
+
+    return click.option("--format", "fmt", type=click.Choice(FORMATS), help=help)
+
+
+def file_option(flag: str, name: str, help: str) -> Callable[[F], F]:
+    """An optional file to write, such as ``--summary PATH``, as the parameter ``name``."""
+    return click.option(flag, name, type=click.Path(dir_okay=False), help=help)
 
 
 quiet_option = click.option(

@@ -4,25 +4,17 @@ from __future__ import annotations
 
 import click
 
-from batch_export.cli.options import quiet_option
+from batch_export.cli.options import format_option, output_option, quiet_option
 from batch_export.frame import summarize
 from batch_export.report import write_report
-from batch_export.writers import FORMATS
 
 __all__ = ["report_command"]
 
 
 @click.command("report")
 @click.argument("export_file", type=click.Path(dir_okay=False))
-@click.option(
-    "-o", "--output", required=True, type=click.Path(dir_okay=False), help="HTML file to write."
-)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(FORMATS),
-    help="The export's format [default: from its extension].",
-)
+@output_option("HTML file to write.")
+@format_option("The export's format [default: from its extension].")
 @quiet_option
 def report_command(export_file: str, output: str, fmt: str | None, quiet: bool) -> None:
     """Write the HTML report of EXPORT_FILE (Parquet, CSV or JSONL) to one HTML file.

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from batch_export.atomic import check_writable, write_bytes
-from batch_export.cli.options import connection_from, connection_options
+from batch_export.cli.options import connection_from, connection_options, file_option
 from batch_export.errors import OutputError
 from batch_export.sync import TABLE_FORMATS, EventLog, SyncReport, open_store
 from batch_export.sync import sync as run_sync
@@ -68,12 +68,7 @@ __all__ = ["parse_storage_options", "sync"]
     help="Events on stderr as text, or one JSON object a line; json also prints the run "
     "summary as JSON on stdout.",
 )
-@click.option(
-    "--summary",
-    "summary_path",
-    type=click.Path(dir_okay=False),
-    help="Also write the run summary as JSON to this file.",
-)
+@file_option("--summary", "summary_path", "Also write the run summary as JSON to this file.")
 @click.option(
     "--endpoint-url",
     metavar="URL",

@@ -150,6 +150,7 @@ def kill_after(process: subprocess.Popen[str], *, exported: int, delay: float) -
         line = process.stderr.readline()
         if not line:
             break  # it finished (or died) first: the caller's checks say which
+        assert line.startswith("{"), f"not a JSON event on stderr: {line!r}"
         seen += json.loads(line)["event"] == "job_exported"
     time.sleep(delay)
     process.send_signal(signal.SIGKILL)

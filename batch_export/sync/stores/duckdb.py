@@ -41,8 +41,9 @@ from batch_export.sync.stores.tables import (
     columns_to_add,
     first_line,
     jobs_row,
-    quoted_identifier,
+    sql_type,
     state_of,
+    table_names,
 )
 
 __all__ = ["SCHEME", "DuckDBStore", "duckdb_path", "duckdb_type"]
@@ -69,16 +70,17 @@ def duckdb_type(kind: pa.DataType) -> str:
     >>> duckdb_type(pa.list_(pa.string()))
     'VARCHAR[]'
     """
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        return "VARCHAR"
-    if pa.types.is_list(kind):
-        return f"{duckdb_type(kind.value_type)}[]"
-    if pa.types.is_timestamp(kind):
-        return "TIMESTAMP WITH TIME ZONE" if kind.tz else "TIMESTAMP"
-    names = {pa.int64(): "BIGINT", pa.int32(): "INTEGER", pa.date32(): "DATE"}
-    if kind in names:
-        return names[kind]
-    raise TypeError(f"no DuckDB type for Arrow {kind}")
+    return sql_type(kind, _TYPES)
+
+
+_TYPES = {
+    "text": "VARCHAR",
+    "bigint": "BIGINT",
+    "integer": "INTEGER",
+    "date": "DATE",
+    "timestamptz": "TIMESTAMP WITH TIME ZONE",
+    "timestamp": "TIMESTAMP",
+}
 
 
 class DuckDBStore:
@@ -87,10 +89,7 @@ class DuckDBStore:
     def __init__(self, url: str, *, items_table: str = "items", jobs_table: str = "jobs") -> None:
         self.url = url
         self.path = duckdb_path(url)
-        self._tables = {
-            "items": (items_table, quoted_identifier(items_table, option="items_table")),
-            "jobs": (jobs_table, quoted_identifier(jobs_table, option="jobs_table")),
-        }
+        self._tables = table_names(items_table, jobs_table)
         self._schemas = {"items": ITEM_SCHEMA, "jobs": STORE_JOBS_SCHEMA}
         self._lock = threading.Lock()
         self._connection: duckdb.DuckDBPyConnection | None = None

@@ -41,7 +41,9 @@ from batch_export.sync.stores.tables import (
     first_line,
     jobs_row,
     quoted_identifier,
+    sql_type,
     state_of,
+    table_names,
 )
 
 __all__ = ["JSON_COLUMNS", "SCHEMES", "PostgresStore", "check_url", "postgres_type"]
@@ -77,18 +79,17 @@ def postgres_type(name: str, kind: pa.DataType) -> str:
     >>> postgres_type("links", pa.list_(pa.string())), postgres_type("extra", pa.string())
     ('text[]', 'jsonb')
     """
-    if name in JSON_COLUMNS:
-        return "jsonb"
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        return "text"
-    if pa.types.is_list(kind):
-        return f"{postgres_type('', kind.value_type)}[]"
-    if pa.types.is_timestamp(kind):
-        return "timestamp with time zone" if kind.tz else "timestamp without time zone"
-    names = {pa.int64(): "bigint", pa.int32(): "integer", pa.date32(): "date"}
-    if kind in names:
-        return names[kind]
-    raise TypeError(f"no PostgreSQL type for Arrow {kind}")
+    return "jsonb" if name in JSON_COLUMNS else sql_type(kind, _TYPES)
+
+
+_TYPES = {
+    "text": "text",
+    "bigint": "bigint",
+    "integer": "integer",
+    "date": "date",
+    "timestamptz": "timestamp with time zone",
+    "timestamp": "timestamp without time zone",
+}
 
 
 class PostgresStore:
@@ -96,10 +97,7 @@ class PostgresStore:
 
     def __init__(self, url: str, *, items_table: str = "items", jobs_table: str = "jobs") -> None:
         self.url = check_url(url)
-        self._tables = {
-            "items": (items_table, quoted_identifier(items_table, option="items_table")),
-            "jobs": (jobs_table, quoted_identifier(jobs_table, option="jobs_table")),
-        }
+        self._tables = table_names(items_table, jobs_table)
         self._columns = {
             table: {field.name: postgres_type(field.name, field.type) for field in schema}
             for table, schema in (("items", ITEM_SCHEMA), ("jobs", STORE_JOBS_SCHEMA))

@@ -125,6 +125,35 @@ def quoted_identifier(name: str, *, option: str) -> str:
     return f'"{name}"'
 
 
+def table_names(items_table: str, jobs_table: str) -> dict[str, tuple[str, str]]:
+    """Each table's name and its quoted SQL identifier, checked, by role (items, jobs)."""
+    return {
+        "items": (items_table, quoted_identifier(items_table, option="items_table")),
+        "jobs": (jobs_table, quoted_identifier(jobs_table, option="jobs_table")),
+    }
+
+
+def sql_type(kind: pa.DataType, names: dict[str, str]) -> str:
+    """The SQL type of an Arrow type of the item or jobs schema, in a dialect's ``names``.
+
+    ``names`` maps ``text``, ``bigint``, ``integer``, ``date``, ``timestamptz`` and
+    ``timestamp`` to the dialect's spelling; a list is the element's type followed by ``[]``.
+
+    >>> sql_type(pa.list_(pa.string()), {"text": "VARCHAR"})
+    'VARCHAR[]'
+    """
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return names["text"]
+    if pa.types.is_list(kind):
+        return f"{sql_type(kind.value_type, names)}[]"
+    if pa.types.is_timestamp(kind):
+        return names["timestamptz" if kind.tz else "timestamp"]
+    simple = {pa.int64(): "bigint", pa.int32(): "integer", pa.date32(): "date"}
+    if kind in simple:
+        return names[simple[kind]]
+    raise TypeError(f"no SQL type for Arrow {kind}")
+
+
 def first_line(error: BaseException) -> str:
     """The first line of a driver's error, which alone says what went wrong."""
     text = str(error).strip() or type(error).__name__
