@@ -44,7 +44,7 @@ from batch_export.errors import ResponseShapeError
 from batch_export.job import ResultPage, decode_json
 from batch_export.scan import ResultBody, scan_indexes
 from batch_export.schema import DATA_FIELDS, ITEM_FIELDS, ITEM_SCHEMA, METADATA_FIELDS
-from batch_export.text import encode_json
+from batch_export.text import encode_json, shown
 
 __all__ = ["PAGE_POOL", "flatten_items", "read_bodies", "read_page_batch", "read_pages"]
 
@@ -304,10 +304,9 @@ def _shape_error(
 ) -> ResponseShapeError:
     where = f"item input_index {item.get('input_index')!r} (url {item.get('url')!r})"
     on_page = f" on page {page}" if page is not None else ""
-    shown = repr(got)
-    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    got_text = shown(got)
     return ResponseShapeError(
-        f"Expected {expected} in {where}{on_page} of job {job_id}, got {shown}.",
+        f"Expected {expected} in {where}{on_page} of job {job_id}, got {got_text}.",
         job_id=job_id,
         page=page,
         url=item.get("url") if isinstance(item.get("url"), str) else None,

@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["encode_json", "printable", "strict_json"]
+__all__ = ["encode_json", "printable", "shown", "strict_json"]
 
 # C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -82,6 +82,19 @@ def printable(text: str) -> str:
     if _CONTROL.search(text) is None and not _has_format_characters(text):
         return text
     return _CONTROL.sub(_escaped, "".join(_visible(char) for char in text))
+
+
+def shown(value: object, *, limit: int = 80) -> str:
+    """``value``'s repr, cut to ``limit`` characters, for a message about a value that came.
+
+    >>> shown("x" * 100)[-6:], shown([[[]]])
+    ('xxx...', '[[[]]]')
+    """
+    try:
+        text = repr(value)
+    except RecursionError:  # nested deeper than repr goes
+        text = f"a {type(value).__name__} nested too deep to show"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _escaped(match: re.Match[str]) -> str:

@@ -23,6 +23,12 @@ def run(*args: str, env: dict[str, str] | None = None) -> Result:
     return result
 
 
+def run_against(answers: list[Answer], *args: str) -> Result:
+    """``batch-export ARGS`` against a server that gives ``answers``, with the canary key."""
+    with scripted_server(answers) as server:
+        return run(*args, "--base-url", server.base_url, "--api-key", CANARY_KEY)
+
+
 def test_export_prints_the_summary(api_env: Emulator, tmp_path: Path) -> None:
     out = tmp_path / "out.parquet"
     result = run("export", SMALL_JOB, "-o", str(out))
@@ -154,17 +160,7 @@ def test_not_finished_with_no_wait(tmp_path: Path) -> None:
 def test_not_provably_whole(tmp_path: Path) -> None:
     items = [item(i) for i in range(60)]
     items[55] = item(2)
-    with scripted_server(paged("j1", items)) as server:
-        result = run(
-            "export",
-            "j1",
-            "-o",
-            str(tmp_path / "o.csv"),
-            "--base-url",
-            server.base_url,
-            "--api-key",
-            CANARY_KEY,
-        )
+    result = run_against(paged("j1", items), "export", "j1", "-o", str(tmp_path / "o.csv"))
     assert result.exit_code == 6
     assert result.stderr == (
         "Error: The results of job j1 are not provably whole (input_index 2 came more than "
@@ -177,19 +173,10 @@ def test_not_provably_whole(tmp_path: Path) -> None:
 
 
 def test_api_failure(tmp_path: Path) -> None:
-    with scripted_server([Answer(status=503, body="<h1>Service Unavailable</h1>")]) as server:
-        result = run(
-            "export",
-            "j1",
-            "-o",
-            str(tmp_path / "o.csv"),
-            "--max-retries",
-            "0",
-            "--base-url",
-            server.base_url,
-            "--api-key",
-            CANARY_KEY,
-        )
+    answers = [Answer(status=503, body="<h1>Service Unavailable</h1>")]
+    result = run_against(
+        answers, "export", "j1", "-o", str(tmp_path / "o.csv"), "--max-retries", "0"
+    )
     assert result.exit_code == 7
     assert result.stderr == (
         "Error: The API answered HTTP 503: Service Unavailable. Tried once; the API or the "
@@ -218,7 +205,9 @@ def test_fail_on_item_errors(api_env: Emulator, tmp_path: Path) -> None:
 def test_every_command_has_help_with_an_example() -> None:
     assert isinstance(main, click.Group)
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    for name in main.commands:
+    names = main.list_commands(click.Context(main))
+    assert names == ["export", "report", "sync", "compact", "emulator"]
+    for name in names:
         result = run(name, "--help")
         assert result.exit_code == 0
         assert "Example:" in result.output, name
@@ -229,10 +218,11 @@ def test_escape_formulas_neutralises_scraped_formulas(tmp_path: Path) -> None:
     evil = item(0)
     evil["data"]["markdown"] = '=HYPERLINK("https://evil.test","click")'
     evil["url"] = "@SUM(1+1)"
-    with scripted_server(paged("j1", [evil, item(1)])) as server:
-        common = ["--base-url", server.base_url, "--api-key", CANARY_KEY, "-q"]
-        plain = run("export", "j1", "-o", str(tmp_path / "plain.csv"), *common)
-        safe = run("export", "j1", "-o", str(tmp_path / "safe.csv"), "--escape-formulas", *common)
+    answers = paged("j1", [evil, item(1)])
+    plain = run_against(answers, "export", "j1", "-o", str(tmp_path / "plain.csv"), "-q")
+    safe = run_against(
+        answers, "export", "j1", "-o", str(tmp_path / "safe.csv"), "--escape-formulas", "-q"
+    )
     assert (plain.exit_code, safe.exit_code) == (0, 0)
     plain_text = (tmp_path / "plain.csv").read_text()
     safe_text = (tmp_path / "safe.csv").read_text()

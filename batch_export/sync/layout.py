@@ -39,7 +39,7 @@ import pyarrow as pa
 from batch_export.errors import ResponseShapeError
 from batch_export.job import JobStatus
 from batch_export.schema import SCHEMA_VERSION
-from batch_export.text import strict_json
+from batch_export.text import shown, strict_json
 
 __all__ = [
     "ITEMS_DIR",
@@ -175,8 +175,7 @@ def parse_timestamp(value: str | None, *, name: str, job_id: str | None = None) 
         return moment.astimezone(UTC)
     except (TypeError, ValueError, OverflowError):
         raise ResponseShapeError(
-            f"Expected `{name}` to be an ISO 8601 timestamp for job {job_id}, "
-            f"got {_excerpt(value)}.",
+            f"Expected `{name}` to be an ISO 8601 timestamp for job {job_id}, got {shown(value)}.",
             job_id=job_id,
         ) from None
 
@@ -216,7 +215,7 @@ def job_row(job: JobStatus, *, rows: int, exported_at: datetime, tool_version: s
         # Counters past int64, say: the job's answer, not the table, is at fault.
         raise ResponseShapeError(
             f"The status of job {job.job_id} holds a value the jobs table cannot store "
-            f"({_excerpt(str(error))}); expected counters and tokens that fit 64 bits.",
+            f"({shown(str(error))}); expected counters and tokens that fit 64 bits.",
             job_id=job.job_id,
         ) from None
 
@@ -240,14 +239,6 @@ def json_text(value: Any, *, name: str, job_id: str | None = None) -> str | None
             "value nested too deep or of another kind.",
             job_id=job_id,
         ) from None
-
-
-def _excerpt(value: object) -> str:
-    try:
-        text = repr(value)
-    except RecursionError:  # nested deeper than repr goes
-        text = f"a {type(value).__name__} nested too deep to show"
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def layout_document(tool_version: str) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from batch_export.client import ApiClient
 from batch_export.errors import InvalidInputError
 from batch_export.job import TERMINAL_STATUSES
 from batch_export.sync.layout import fingerprint_token
+from batch_export.text import shown
 
 __all__ = [
     "FINGERPRINT_FIELDS",
@@ -104,7 +105,7 @@ class ListedJob:
                 created_at=None,
                 fingerprint={},
                 problem=f"Expected entry {position} of GET /v1/batch/jobs page {page} to be an "
-                f"object with a plain `job_id` (letters, digits, '-', '_'), got {_excerpt(entry)}.",
+                f"object with a plain `job_id` (letters, digits, '-', '_'), got {shown(entry)}.",
             )
         fingerprint = {name: entry.get(name) for name in FINGERPRINT_FIELDS}
         status = entry.get("status")
@@ -177,7 +178,7 @@ def _fingerprint_problem(fingerprint: dict[str, Any], job_id: str) -> str | None
         if not fits:
             return (
                 f"Expected `{name}` of job {job_id} in GET /v1/batch/jobs to be a string, a "
-                f"number or null, got {_excerpt(value)}; the job is exported once it is listed "
+                f"number or null, got {shown(value)}; the job is exported once it is listed "
                 "correctly."
             )
     return None
@@ -246,11 +247,3 @@ def _lenient_timestamp(value: object) -> datetime | None:
         return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
     except (ValueError, OverflowError):  # OverflowError: a moment that UTC cannot hold
         return None
-
-
-def _excerpt(value: object) -> str:
-    try:
-        text = repr(value)
-    except RecursionError:  # nested deeper than repr goes
-        text = f"a {type(value).__name__} nested too deep to show"
-    return text if len(text) <= 80 else text[:77] + "..."

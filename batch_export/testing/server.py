@@ -137,17 +137,16 @@ class _Handler(BaseHTTPRequestHandler):
             emulator._record(record)
 
         try:
-            try:
-                response = self._respond(split.path, query)
-            except Exception:
-                log(500, None)
-                raise
-            # Logged before the first byte goes out: a client that has its answer can count on
-            # finding its request in the log.
-            log(response.status, response.fault)
-            self._send(response)
-        finally:
+            response = self._respond(split.path, query)
+        except Exception:
+            log(500, None)
             emulator._leave()
+            raise
+        # Logged, and out of the in-flight count, before the first byte goes out: a client
+        # that has its answer finds its request in the log, and no longer in flight.
+        log(response.status, response.fault)
+        emulator._leave()
+        self._send(response)
 
     def _respond(self, path: str, query: dict[str, str]) -> Response:
         self._discard_body()
