@@ -44,7 +44,7 @@ def _export(base_url: str, out: Path, concurrency: int, fmt: str) -> None:
 @pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
 def test_output_is_identical_at_every_concurrency(tmp_path: Path, fmt: str) -> None:
     # Latency spread and passing failures make pages finish out of order at any concurrency.
-    faults = Faults(seed=3, latency_ms=2, server_error_rate=0.08, drop_rate=0.04)
+    faults = Faults(seed=3, latency_ms=10, server_error_rate=0.08, drop_rate=0.04)
     with Emulator(jobs=[_job_with_odd_pages()], api_key=CANARY_KEY, faults=faults) as emulator:
         outputs = {}
         for concurrency in (1, 4, 16):
