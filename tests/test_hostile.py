@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -34,6 +35,7 @@ from tests.scripted import item, job_body
 
 DOCUMENTED_EXITS = {0, *range(2, 11), 130}
 FAST = ["--max-retries", "1", "--request-timeout", "2", "-q"]
+MAX_RSS_MB = 600
 PIECE = 8  # any run of this many characters of the key counts as a leak
 
 
@@ -175,6 +177,11 @@ def _run(case: Case, base_url: str, out: Path) -> tuple[int, str, str, float]:
     return done.returncode, done.stdout.decode(), done.stderr.decode(), elapsed
 
 
+def _peak_rss_of_children_mb() -> float:
+    """The largest peak RSS of any child this test process has waited for, in MB (Linux: KB)."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
 # Cases that fail because of code outside the HTTP side: name -> "needs <file>: <what>".
 XFAIL: dict[str, str] = {}
 
@@ -198,6 +205,7 @@ def test_a_hostile_answer_ends_in_a_documented_way(name: str, tmp_path: Path) ->
     assert code in DOCUMENTED_EXITS, stderr
     assert code == case.exit_code, stderr
     assert elapsed < 20, f"took {elapsed:.1f} s"
+    assert _peak_rss_of_children_mb() < MAX_RSS_MB, "a run (this or an earlier) passed 600 MB"
     assert not _leaks(stdout + stderr), stderr
     for path in tmp_path.rglob("*"):
         if path.is_file():
