@@ -36,7 +36,7 @@ from collections import Counter
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Protocol, TypedDict, TypeVar, Unpack
 
 from batch_export.api import MAX_PAGE_SIZE
 from batch_export.client import ApiClient, check_job_id
@@ -47,6 +47,7 @@ __all__ = [
     "MAX_PAGE_SIZE",
     "Page",
     "PageDecoder",
+    "WaitOptions",
     "WaitPolicy",
     "fetch_page",
     "iter_pages",
@@ -83,23 +84,22 @@ class WaitPolicy:
     max_interval: float = 15.0
 
 
-def wait_for_job(
-    client: ApiClient,
-    job_id: str,
-    *,
-    wait: bool = True,
-    policy: WaitPolicy | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
-    on_poll: Callable[[JobStatus], None] | None = None,
-) -> JobStatus:
+class WaitOptions(TypedDict, total=False):
+    """How :func:`wait_for_job` and :func:`read_status` wait (see :func:`read_status`)."""
+
+    wait: bool
+    policy: WaitPolicy | None
+    sleep: Callable[[float], None]
+    clock: Callable[[], float]
+    on_poll: Callable[[JobStatus], None] | None
+
+
+def wait_for_job(client: ApiClient, job_id: str, **options: Unpack[WaitOptions]) -> JobStatus:
     """Poll ``job_id`` until it is completed, failed or cancelled, and return its status.
 
     With ``wait=False`` an unfinished job raises :class:`JobNotFinishedError` at once.
     """
-    job, _ = read_status(
-        client, job_id, wait=wait, policy=policy, sleep=sleep, clock=clock, on_poll=on_poll
-    )
+    job, _ = read_status(client, job_id, **options)
     return job
 
 

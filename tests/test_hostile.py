@@ -12,8 +12,8 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -164,25 +164,42 @@ def _leaks(text: str) -> list[str]:
     ]
 
 
+# Runs the command given after it in a child of its own, then writes that child's peak RSS
+# (KB) to $PEAK_RSS_FILE. A child's peak RSS counts the memory of whoever forked it, so the
+# CLI must not be forked by pytest itself (hundreds of MB late in a run).
+LAUNCHER = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+with open(os.environ["PEAK_RSS_FILE"], "w") as peak:
+    peak.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def _run(case: Case, base_url: str, out: Path) -> tuple[int, str, str, float, float]:
     """Run the CLI; its exit code, stdout, stderr, seconds, and its own peak RSS in MB."""
     env = {k: v for k, v in os.environ.items() if "PROXY" not in k.upper() and "GEONODE" not in k}
     env.update(case.env)
     command = [sys.executable, "-m", "batch_export", "export", "j1", "-o", str(out)]
     command += ["--base-url", base_url, "--api-key", case.key, *FAST, *case.args]
-    started = time.monotonic()
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=out.parent
-    )
-    assert process.stdout is not None and process.stderr is not None
-    with process.stdout, process.stderr, ThreadPoolExecutor(2) as pool:
-        stdout, stderr = pool.submit(process.stdout.read), pool.submit(process.stderr.read)
-        # wait4, not wait: the child's own resource usage, its peak RSS among it (Linux: KB).
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-        texts = stdout.result().decode(), stderr.result().decode()
-    elapsed = time.monotonic() - started
-    return process.returncode, *texts, elapsed, usage.ru_maxrss / 1024
+    with tempfile.TemporaryDirectory() as scratch:
+        peak_file = Path(scratch) / "peak"
+        env["PEAK_RSS_FILE"] = str(peak_file)
+        started = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-c", LAUNCHER, *command],
+            capture_output=True,
+            env=env,
+            cwd=out.parent,
+            timeout=60,
+            check=False,
+        )
+        elapsed = time.monotonic() - started
+        peak_mb = int(peak_file.read_text()) / 1024
+    return done.returncode, done.stdout.decode(), done.stderr.decode(), elapsed, peak_mb
 
 
 # Cases that fail because of code outside the HTTP side: name -> "needs <file>: <what>".
