@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
@@ -64,6 +65,11 @@ def export_command(job_id: str, output: str, fmt: str | None, quiet: bool, **opt
         batch-export export JOB_ID -o out.csv --summary summary.json
         batch-export export JOB_ID -o out.parquet --report report.html
     """
+    # The command owns its process, so it chooses pyarrow's allocator before pyarrow loads:
+    # jemalloc gives memory back where mimalloc (pyarrow's default) kept it; 100,000 items
+    # peaked at about 205 MB rather than 258, and ran 10% faster. (Not for the sync: its many
+    # small jobs ran slower with it.) An ARROW_DEFAULT_MEMORY_POOL already set wins.
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
     from batch_export.export import export  # the library loads when the command runs
     from batch_export.progress import Progress
 
