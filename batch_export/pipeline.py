@@ -190,7 +190,13 @@ def load_arrow_side(*also: str) -> None:
 
 def _import_all(names: tuple[str, ...]) -> None:
     for name in names:
-        importlib.import_module(name)
+        try:
+            importlib.import_module(name)
+        except BaseException:
+            # Only a head start: whoever needs the module imports it again, and gets the
+            # error where it can be reported. A thread's traceback on stderr would break
+            # the one-sentence (or JSON-lines) promise.
+            return
 
 
 def _first_body(first: ResultPage, page_size: int) -> ResultBody:
