@@ -1,8 +1,8 @@
 """One export, end to end: fetch, flatten, write, summarize.
 
-Data flows one way. :func:`iter_batches` fetches a finished job's pages and flattens each into
-an Arrow record batch; :func:`export` writes those batches atomically to a file and returns
-the :class:`~batch_export.summary.Summary`. The CLI's ``export`` command is this function.
+Data flows one way: :func:`export` takes the job's record batches from the pipeline
+(:func:`batch_export.pipeline.open_job`), writes them atomically to a file and returns the
+:class:`~batch_export.summary.Summary`. The CLI's ``export`` command is this function.
 
 Example (against the bundled emulator):
 
@@ -18,38 +18,21 @@ Example (against the bundled emulator):
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Unpack
 
 from batch_export.atomic import atomic_output, check_writable, write_bytes
 from batch_export.client import ApiClient, check_job_id
 from batch_export.connection import Connection, ConnectionOptions
 from batch_export.errors import ItemErrorsFound
-from batch_export.job import JobStatus
 from batch_export.pipeline import open_job, write_batches
 from batch_export.progress import Progress
 from batch_export.report import write_report
 from batch_export.writers import check_options, resolve_format
 
 if TYPE_CHECKING:
-    import pyarrow as pa
-
     from batch_export.summary import Summary
 
-__all__ = ["Connection", "ConnectionOptions", "export", "iter_batches"]
-
-
-def iter_batches(
-    client: ApiClient,
-    job: JobStatus,
-    *,
-    connection: Connection | None = None,
-) -> Iterator[pa.RecordBatch]:
-    """Yield the record batches of a job already known to be finished, through the pipeline."""
-    with open_job(
-        job.job_id, connection=connection or Connection(), client=client, assume_finished=True
-    ) as stream:
-        yield from stream
+__all__ = ["Connection", "ConnectionOptions", "export"]
 
 
 def export(

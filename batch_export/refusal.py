@@ -16,7 +16,6 @@ Example:
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -29,12 +28,12 @@ from batch_export.errors import (
     TransientApiError,
 )
 from batch_export.retry import RETRY_STATUS, parse_retry_after
+from batch_export.text import printable
 
-__all__ = ["escape_controls", "excerpt", "refusal"]
+__all__ = ["excerpt", "refusal"]
 
 _EXCERPT = 200
 _DETAILS_SHOWN = 5
-_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _SKIPPED_ELEMENTS = ("script", "style")
 
 
@@ -121,7 +120,7 @@ def _scalar(value: object) -> str | None:
 
 def _short(value: object, redact: Callable[[str], str]) -> str | None:
     text = _scalar(value)
-    return None if text is None else escape_controls(redact(text))[:_EXCERPT]
+    return None if text is None else printable(redact(text))[:_EXCERPT]
 
 
 def _body_text(content: bytes) -> str:
@@ -152,16 +151,5 @@ def _body_text(content: bytes) -> str:
 
 def excerpt(text: str) -> str:
     """``text`` on one line, control characters escaped, cut to a short excerpt."""
-    flat = escape_controls(" ".join(text[: _EXCERPT * 50].split()))
+    flat = printable(" ".join(text[: _EXCERPT * 50].split()))
     return flat if len(flat) <= _EXCERPT else flat[: _EXCERPT - 3] + "..."
-
-
-def escape_controls(text: str) -> str:
-    """``text`` with control and bidirectional-override characters shown as ``\\xNN`` escapes.
-
-    Example:
-
-        >>> escape_controls("red\\x1b[31m")
-        'red\\\\x1b[31m'
-    """
-    return _CONTROLS.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)

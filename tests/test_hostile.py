@@ -202,19 +202,7 @@ def _run(case: Case, base_url: str, out: Path) -> tuple[int, str, str, float, fl
     return done.returncode, done.stdout.decode(), done.stderr.decode(), elapsed, peak_mb
 
 
-# Cases that fail because of code outside the HTTP side: name -> "needs <file>: <what>".
-XFAIL: dict[str, str] = {}
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=XFAIL[name]))
-        if name in XFAIL
-        else name
-        for name in CASES
-    ],
-)
+@pytest.mark.parametrize("name", list(CASES))
 def test_a_hostile_answer_ends_in_a_documented_way(name: str, tmp_path: Path) -> None:
     case = CASES[name]
     out = tmp_path / "out.parquet"

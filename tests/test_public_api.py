@@ -52,7 +52,6 @@ def test_notebook_functions_have_a_runnable_example(name: str) -> None:
 
 
 def test_iter_batches_takes_a_job_id() -> None:
-    # The top-level name is the notebook's; the (client, job) one stays in batch_export.export.
     assert next(iter(inspect.signature(batch_export.iter_batches).parameters)) == "job_id"
 
 

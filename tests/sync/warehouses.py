@@ -16,6 +16,7 @@ a DuckDB file, a PostgreSQL schema) with what the promise tests ask of each:
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +38,7 @@ Rows = list[dict[str, Any]]
 
 
 @dataclass(frozen=True)
-class Warehouse:
+class Warehouse(ABC):
     """One destination of ``kind`` at ``dest`` (a path or a URL)."""
 
     kind: str
@@ -77,17 +78,17 @@ class Warehouse:
             assert per_job[job_id] == rows, f"job {job_id}: {per_job[job_id]} items, {rows} due"
         return committed
 
+    @abstractmethod
     def items_table(self) -> pa.Table:
         """The raw items table (columns of the item schema at least)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def jobs_table(self) -> pa.Table:
         """The raw jobs table."""
-        raise NotImplementedError
 
+    @abstractmethod
     def stamp(self) -> Any:
         """A value that changes whenever a row of either table is written again."""
-        raise NotImplementedError
 
 
 class ParquetWarehouse(Warehouse):
