@@ -1,4 +1,4 @@
-"""Record batches gathered into bigger ones: the one buffer of the package.
+"""Record batches gathered into bigger ones (the one buffer of the package), and one-row tables.
 
 Pages arrive as batches of about 50 rows. Every consumer (the joining of pages before the
 writers, the Parquet row groups, the CSV encoding chunks) pays a fixed cost per batch, so each
@@ -11,17 +11,31 @@ Example:
     >>> page = pa.RecordBatch.from_pylist([{"input_index": 0}] * 50, schema=ITEM_SCHEMA)
     >>> [b.num_rows for b in joined([page] * 5, rows=120, nbytes=1 << 30)]
     [150, 100]
+
+:func:`one_row` makes a one-row table from Python values through the arrays' buffers:
+``pa.array`` on Python values makes pyarrow import pandas on its first use (a third of a
+second of CPU), which neither the export nor the sync otherwise needs.
+
+    >>> from datetime import UTC, datetime
+    >>> schema = pa.schema([("id", pa.string()), ("n", pa.int64()), ("tags", pa.list_(pa.string())),
+    ...                     ("at", pa.timestamp("us", tz="UTC"))])
+    >>> one_row(schema, {"id": "j1", "n": None, "tags": ["a", "é"],
+    ...                  "at": datetime(2026, 5, 26, tzinfo=UTC)}).to_pylist()[0]["tags"]
+    ['a', 'é']
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import struct
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pyarrow as pa
 
 from batch_export.schema import ITEM_SCHEMA
 
-__all__ = ["BatchBuffer", "joined"]
+__all__ = ["BatchBuffer", "joined", "one_row"]
 
 
 class BatchBuffer:
@@ -75,3 +89,60 @@ def joined(
 def _one(batches: list[pa.RecordBatch], memory_pool: pa.MemoryPool | None) -> pa.RecordBatch:
     # A batch big enough on its own is passed on as it is, not copied.
     return batches[0] if len(batches) == 1 else pa.concat_batches(batches, memory_pool=memory_pool)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_INTEGERS = {pa.int64(): "<q", pa.int32(): "<i"}
+
+
+def one_row(schema: pa.Schema, row: Mapping[str, Any]) -> pa.Table:
+    """A one-row table of ``schema`` holding ``row`` (a value or None for every field).
+
+    Takes strings, 64- and 32-bit integers, lists of strings and aware datetimes (for
+    microsecond timestamps). A value its column cannot hold (an integer past the type's
+    range, a string that is not Unicode text) is a ``ValueError`` naming the column.
+    """
+    arrays = []
+    for field in schema:
+        try:
+            arrays.append(_one_value(field.type, row[field.name]))
+        except (struct.error, TypeError, AttributeError, UnicodeError, OverflowError) as error:
+            kind = type(row[field.name]).__name__
+            raise ValueError(f"column {field.name!r} cannot hold that {kind}: {error}") from None
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _one_value(arrow_type: pa.DataType, value: Any) -> pa.Array:
+    if value is None:
+        return pa.nulls(1, arrow_type)
+    if arrow_type == pa.string():
+        return _strings([value])
+    if arrow_type in _INTEGERS:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError("expected an integer")
+        data = struct.pack(_INTEGERS[arrow_type], value)
+    elif pa.types.is_timestamp(arrow_type) and arrow_type.unit == "us":
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            raise TypeError("expected an aware datetime")
+        data = struct.pack("<q", (value - _EPOCH) // _MICROSECOND)
+    elif arrow_type == pa.list_(pa.string()):
+        offsets = struct.pack("<ii", 0, len(value))
+        return pa.ListArray.from_buffers(
+            arrow_type, 1, [None, pa.py_buffer(offsets)], children=[_strings(list(value))]
+        )
+    else:
+        raise TypeError(f"{arrow_type} is not a type one_row makes")
+    return pa.Array.from_buffers(arrow_type, 1, [None, pa.py_buffer(data)])
+
+
+def _strings(values: list[str]) -> pa.Array:
+    encoded = [value.encode("utf-8") for value in values]  # a lone surrogate: UnicodeError
+    ends, end = [0], 0
+    for data in encoded:
+        end += len(data)
+        ends.append(end)
+    offsets = struct.pack(f"<{len(ends)}i", *ends)
+    return pa.StringArray.from_buffers(
+        len(values), pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))
+    )

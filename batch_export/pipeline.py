@@ -170,22 +170,20 @@ def open_job(
 
 
 # What reading pages into Arrow needs; pyarrow and numpy take a third of a second to load.
-# (pandas is not on the export's road: pyarrow imports it on its first conversion of Python
-# values, which the road avoids; a caller that converts may ask for it with ``also``.)
+# (pandas is not on the export's road nor the sync's: pyarrow imports it on its first
+# conversion of Python values, which both avoid; tests/test_imports.py holds them to it.)
 _ARROW_SIDE = ("batch_export.chunks", "batch_export.summary", "batch_export.writers.parquet")
 
 
-def load_arrow_side(*also: str) -> None:
-    """Load the Arrow side (and the modules ``also`` names) in a thread of its own, while the
-    first requests are in flight.
+def load_arrow_side() -> None:
+    """Load the Arrow side in a thread of its own, while the first requests are in flight.
 
     The first answers need only the HTTP side and the scan; whoever needs an Arrow module
     before it is loaded waits for it at its import, as Python's import lock makes it do.
     """
-    names = (*_ARROW_SIDE, *also)
-    if all(name in sys.modules for name in names):
+    if all(name in sys.modules for name in _ARROW_SIDE):
         return
-    threading.Thread(target=_import_all, args=(names,), name="load-arrow", daemon=True).start()
+    threading.Thread(target=_import_all, args=(_ARROW_SIDE,), name="load-arrow", daemon=True).start()
 
 
 def _import_all(names: tuple[str, ...]) -> None:

@@ -39,7 +39,6 @@ from batch_export.sync.destination import Destination
 from batch_export.sync.layout import (
     ITEMS_DIR,
     JOBS_DIR,
-    JOBS_SCHEMA,
     Marker,
     items_path,
     job_row,
@@ -51,8 +50,6 @@ from batch_export.sync.state import DatasetState
 from batch_export.sync.store import JobLoad, StoreState
 
 __all__ = ["DatasetStore"]
-
-_ROWS = JOBS_SCHEMA.get_field_index("rows")
 
 
 class DatasetStore:
@@ -114,15 +111,15 @@ class DatasetStore:
         day = partition_date(load.created_at)
         items, row = items_path(job_id, day), jobs_path(job_id, day)
         # The row is made before any file changes: a job its table cannot hold fails cleanly.
-        table = job_row(
-            load.job, rows=0, exported_at=load.exported_at, tool_version=load.tool_version
-        )
+        job_row(load.job, rows=0, exported_at=load.exported_at, tool_version=load.tool_version)
         self._unpublish(job_id, keep=items)
         rows = self.dest.publish(
             items, lambda sink: write_batches(batches, sink, format="parquet", job=load.job)
         )
         state.add(items)
-        table = table.set_column(_ROWS, "rows", pa.array([rows], pa.int64()))
+        table = job_row(
+            load.job, rows=rows, exported_at=load.exported_at, tool_version=load.tool_version
+        )
         self.dest.publish(row, lambda sink: sink.write(_parquet_bytes(table)))
         state.add(row)
         marker = Marker(
@@ -164,7 +161,8 @@ class DatasetStore:
 
 def _parquet_bytes(table: pa.Table) -> memoryview:
     """A small table as Parquet, made in memory: pyarrow writes a file in many small writes,
-    each of which, to a Python file, would take the GIL back from its thread."""
+    each of which, to a Python file, would take the GIL back from its thread. One row gains
+    nothing from compression, whose codecs cost a fifth of the writing."""
     buffer = pa.BufferOutputStream()
-    pq.write_table(table, buffer)
+    pq.write_table(table, buffer, compression="none")
     return memoryview(buffer.getvalue())

@@ -36,6 +36,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from batch_export.batches import one_row
 from batch_export.errors import ResponseShapeError
 from batch_export.job import JobStatus
 from batch_export.schema import SCHEMA_VERSION
@@ -180,8 +181,20 @@ def parse_timestamp(value: str | None, *, name: str, job_id: str | None = None) 
         ) from None
 
 
-def job_row(job: JobStatus, *, rows: int, exported_at: datetime, tool_version: str) -> pa.Table:
+def job_row(
+    job: JobStatus,
+    *,
+    rows: int,
+    exported_at: datetime,
+    tool_version: str,
+    created_at: datetime | None = None,
+    schema: pa.Schema = JOBS_SCHEMA,
+    more: Mapping[str, Any] | None = None,
+) -> pa.Table:
     """The one-row table of :data:`JOBS_SCHEMA` that describes an exported job.
+
+    ``created_at`` is used when the job's answer has none; a table store's ``schema`` (a
+    superset of :data:`JOBS_SCHEMA`) takes its own columns' values from ``more``.
 
     >>> job = JobStatus(job_id="j1", status="completed", created_at="2026-05-26T10:30:00Z")
     >>> now = datetime(2026, 5, 27, tzinfo=UTC)
@@ -200,7 +213,8 @@ def job_row(job: JobStatus, *, rows: int, exported_at: datetime, tool_version: s
         "tokens_charged_total": job.tokens_charged_total,
         "tokens_reserved": job.tokens_reserved,
         "config": json_text(job.batch_config, name="batch_config", job_id=job.job_id),
-        "created_at": parse_timestamp(job.created_at, name="created_at", job_id=job.job_id),
+        "created_at": parse_timestamp(job.created_at, name="created_at", job_id=job.job_id)
+        or created_at,
         "completed_at": parse_timestamp(job.completed_at, name="completed_at", job_id=job.job_id),
         "exported_at": exported_at,
         "rows": rows,
@@ -208,10 +222,11 @@ def job_row(job: JobStatus, *, rows: int, exported_at: datetime, tool_version: s
         "schema_version": SCHEMA_VERSION,
         "layout_version": LAYOUT_VERSION,
         "extra": json_text(job.extra or None, name="extra", job_id=job.job_id),
+        **(more or {}),
     }
     try:
-        return pa.Table.from_pylist([row], schema=JOBS_SCHEMA)
-    except (pa.ArrowException, OverflowError) as error:
+        return one_row(schema, row)
+    except ValueError as error:
         # Counters past int64, say: the job's answer, not the table, is at fault.
         raise ResponseShapeError(
             f"The status of job {job.job_id} holds a value the jobs table cannot store "

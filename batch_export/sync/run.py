@@ -120,8 +120,8 @@ def sync(
     started = time.monotonic()
     owned_client = client is None
     client = client or connection.client()
-    # While the account's jobs are listed; pandas too, which pyarrow loads for the jobs rows.
-    load_arrow_side("pandas")
+    # While the account's jobs are listed.
+    load_arrow_side()
     try:
         plan = _plan(client, store, window=window, limit=limit, connection=connection)
         _announce(plan, report, store, emit, dry_run=dry_run)

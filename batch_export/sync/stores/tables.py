@@ -64,14 +64,16 @@ def jobs_row(load: JobLoad, *, rows: int) -> pa.Table:
 
     ``created_at`` falls back to the listing's when the job's own answer had none.
     """
-    row = job_row(load.job, rows=rows, exported_at=load.exported_at, tool_version=load.tool_version)
-    if row.column("created_at")[0].as_py() is None:
-        created = pa.array([load.created_at], JOBS_SCHEMA.field("created_at").type)
-        row = row.set_column(row.schema.get_field_index("created_at"), "created_at", created)
     fingerprint = json.dumps(dict(load.fingerprint), sort_keys=True, default=str)
-    row = row.append_column("sync_token", pa.array([load.token], pa.string()))
-    row = row.append_column("fingerprint", pa.array([fingerprint], pa.string()))
-    return row.cast(STORE_JOBS_SCHEMA)
+    return job_row(
+        load.job,
+        rows=rows,
+        exported_at=load.exported_at,
+        tool_version=load.tool_version,
+        created_at=load.created_at,
+        schema=STORE_JOBS_SCHEMA,
+        more={"sync_token": load.token, "fingerprint": fingerprint},
+    )
 
 
 def state_of(pairs: Iterable[tuple[str, str | None]]) -> StoreState:
