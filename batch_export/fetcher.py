@@ -310,9 +310,7 @@ class _Ledger:
     def problems(self, page: Page) -> list[str]:
         indexes = page.input_indexes()
         found: list[str] = []
-        repeats = sorted(
-            {i for i, n in Counter(indexes).items() if n > 1} | (self.seen & set(indexes))
-        )
+        repeats = sorted(self._repeats(indexes))
         if repeats:
             found.append(f"input_index {_list(repeats)} came more than once")
         wanted = self.expected_on(page.page)
@@ -324,12 +322,19 @@ class _Ledger:
         """Record a page, or raise if it is still inconsistent."""
         problems = self.problems(page)
         indexes = page.input_indexes()
-        self.repeated |= self.seen & set(indexes)
-        self.repeated |= {i for i, n in Counter(indexes).items() if n > 1}
+        self.repeated |= self._repeats(indexes)
         self.seen.update(indexes)
         if problems:
             raise self._error(problems)
         return page
+
+    def _repeats(self, indexes: list[int]) -> set[int]:
+        """The indexes of a page seen before, or more than once on it."""
+        unique = set(indexes)
+        repeats = self.seen & unique
+        if len(unique) != len(indexes):  # counted only when some index is there twice
+            repeats |= {i for i, n in Counter(indexes).items() if n > 1}
+        return repeats
 
     def prove_whole(self) -> None:
         """Raise unless every expected item was seen exactly once."""

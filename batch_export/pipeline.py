@@ -57,9 +57,10 @@ __all__ = ["JobStream", "load_arrow_side", "open_job", "write_batches"]
 # Pages are joined into batches of about this many rows (or bytes) before the writer and the
 # summary see them: each batch costs those a dozen pyarrow calls, and at 50 rows a page the
 # calls cost more than the rows (2.6 of 5 seconds on a 100,000-item job, while threads fetch).
-# Past 2 MB a batch only adds to the peak memory (40 MB more at 8 MB, on 20 KB items).
+# Past a megabyte a batch only adds to the peak memory (40 MB more at 8 MB, on 20 KB items;
+# about 10 MB more at 2 MB, on a 100,000-item job).
 JOINED_ROWS = 2_000
-JOINED_BYTES = 2 << 20
+JOINED_BYTES = 1 << 20
 
 
 class JobStream:
@@ -87,9 +88,6 @@ class JobStream:
         self._builder: SummaryBuilder | None = None
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
-        # Page 1 first: that sets the fetching threads to work before the Arrow side, loading
-        # meanwhile (see _load_arrow_side), is waited for.
-        head = next(self._pages, None)
         from batch_export.batches import joined
         from batch_export.chunks import read_in_chunks
         from batch_export.flatten import PAGE_POOL
@@ -97,8 +95,7 @@ class JobStream:
 
         if self._count:
             self._builder = SummaryBuilder()
-        pages = self._pages if head is None else itertools.chain([head], self._pages)
-        batches = (self._advanced(batch) for batch in read_in_chunks(pages))
+        batches = (self._advanced(batch) for batch in read_in_chunks(self._pages))
         for batch in joined(batches, rows=JOINED_ROWS, nbytes=JOINED_BYTES, memory_pool=PAGE_POOL):
             if self._builder is not None:
                 self._builder.add(batch)
@@ -162,7 +159,12 @@ def open_job(
             concurrency=concurrency or connection.concurrency,
             first=first,
         )
-        yield JobStream(job, stream, client=client, progress=progress, count=count)
+        # Page 1 is taken now: that sets the fetching threads to work on the other pages
+        # while the caller waits for the Arrow side (loading meanwhile, see load_arrow_side)
+        # and opens its writer. One round trip less on the critical path.
+        head = next(stream, None)
+        pages_read = stream if head is None else itertools.chain([head], stream)
+        yield JobStream(job, pages_read, client=client, progress=progress, count=count)
     finally:
         progress.close()
         if owned:
@@ -183,7 +185,9 @@ def load_arrow_side() -> None:
     """
     if all(name in sys.modules for name in _ARROW_SIDE):
         return
-    threading.Thread(target=_import_all, args=(_ARROW_SIDE,), name="load-arrow", daemon=True).start()
+    threading.Thread(
+        target=_import_all, args=(_ARROW_SIDE,), name="load-arrow", daemon=True
+    ).start()
 
 
 def _import_all(names: tuple[str, ...]) -> None:

@@ -48,7 +48,7 @@ def test_one_row_is_what_pyarrow_makes(row: dict[str, Any]) -> None:
 
 
 def test_one_row_of_the_jobs_schema() -> None:
-    row = {name: None for name in JOBS_SCHEMA.names}
+    row = dict.fromkeys(JOBS_SCHEMA.names)
     row |= {"job_id": "j1", "rows": 3, "schema_version": 1, "invalid_urls": ["ftp://x"]}
     row["created_at"] = datetime(2026, 5, 26, 23, 30, tzinfo=UTC) - timedelta(microseconds=1)
     table = one_row(JOBS_SCHEMA, row)
@@ -70,6 +70,6 @@ def test_one_row_of_the_jobs_schema() -> None:
     ],
 )
 def test_a_value_its_column_cannot_hold_is_a_value_error(column: str, value: object) -> None:
-    row: dict[str, object] = {name: None for name in SCHEMA.names} | {column: value}
+    row: dict[str, object] = dict.fromkeys(SCHEMA.names) | {column: value}
     with pytest.raises(ValueError, match=repr(column)):
         one_row(SCHEMA, row)

@@ -107,6 +107,10 @@ class ParquetWriter:
     def _write_row_group(self) -> None:
         table = self._buffer.take_table()
         if table is not None:
+            # One chunk per column: pyarrow starts a data page at each chunk boundary, and
+            # the boundaries depend on how the pages came (concurrency, chunking); the
+            # file's bytes must not.
+            table = table.combine_chunks()
             self._writer.write_table(table, row_group_size=table.num_rows)
 
 
