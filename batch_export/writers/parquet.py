@@ -43,7 +43,11 @@ __all__ = ["ROW_GROUP_BYTES", "ROW_GROUP_ROWS", "ParquetWriter", "buffered", "re
 _WRITE_BUFFER = 1 << 20
 
 ROW_GROUP_ROWS = 50_000
-ROW_GROUP_BYTES = 8 * 1024 * 1024  # smaller groups write as the pages come, not all at the end
+# Groups of a few megabytes are written as the pages come, not all at the end. Each group is
+# made one chunk per column before it is written (so that the file's bytes do not depend on
+# how the pages came), which holds it twice for a moment: 4 MB rather than 8 MB kept a
+# 100,000-item export 15 MB lower, and the 10,000-item HTML job 50 MB lower, at the same speed.
+ROW_GROUP_BYTES = 4 * 1024 * 1024
 
 # Page text is nearly always unique: a dictionary for it costs time and saves nothing.
 _NO_DICTIONARY = frozenset({"markdown", "html", "links", "extra"})
