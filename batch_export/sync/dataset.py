@@ -33,12 +33,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from batch_export.batches import one_row
 from batch_export.errors import InvalidInputError
 from batch_export.pipeline import write_batches
 from batch_export.sync.destination import Destination
 from batch_export.sync.layout import (
     ITEMS_DIR,
     JOBS_DIR,
+    JOBS_SCHEMA,
     Marker,
     items_path,
     job_row,
@@ -50,6 +52,9 @@ from batch_export.sync.state import DatasetState
 from batch_export.sync.store import JobLoad, StoreState
 
 __all__ = ["DatasetStore"]
+
+_ROWS = JOBS_SCHEMA.get_field_index("rows")
+_ROWS_ONLY = pa.schema([JOBS_SCHEMA.field("rows")])
 
 
 class DatasetStore:
@@ -111,15 +116,16 @@ class DatasetStore:
         day = partition_date(load.created_at)
         items, row = items_path(job_id, day), jobs_path(job_id, day)
         # The row is made before any file changes: a job its table cannot hold fails cleanly.
-        job_row(load.job, rows=0, exported_at=load.exported_at, tool_version=load.tool_version)
+        table = job_row(
+            load.job, rows=0, exported_at=load.exported_at, tool_version=load.tool_version
+        )
         self._unpublish(job_id, keep=items)
         rows = self.dest.publish(
             items, lambda sink: write_batches(batches, sink, format="parquet", job=load.job)
         )
         state.add(items)
-        table = job_row(
-            load.job, rows=rows, exported_at=load.exported_at, tool_version=load.tool_version
-        )
+        counted = one_row(_ROWS_ONLY, {"rows": rows}).column(0)
+        table = table.set_column(_ROWS, _ROWS_ONLY.field(0), counted)
         self.dest.publish(row, lambda sink: sink.write(_parquet_bytes(table)))
         state.add(row)
         marker = Marker(
