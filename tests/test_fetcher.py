@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from batch_export.client import ApiClient
 from batch_export.errors import IncompleteResultsError, JobNotFinishedError
-from batch_export.fetcher import WaitPolicy, iter_result_pages, wait_for_job
+from batch_export.fetcher import WaitPolicy, _Seen, iter_result_pages, wait_for_job
 from batch_export.job import JobStatus
 from batch_export.retry import RetryPolicy
 from tests.conftest import CANARY_KEY
@@ -161,3 +163,19 @@ def test_page_size_out_of_range_is_refused() -> None:
     job = JobStatus(job_id="j1", status="completed", total_urls=1)
     with pytest.raises(ValueError, match="between 1 and 50"):
         list(iter_result_pages(client_for("http://127.0.0.1:9"), job, page_size=51))
+
+
+@given(
+    expected=st.integers(0, 200),
+    batches=st.lists(st.lists(st.integers(-5, 260), max_size=12), max_size=8),
+)
+def test_the_ledgers_seen_indexes_behave_as_a_set(expected: int, batches: list[list[int]]) -> None:
+    # A byte a slot for 0..expected-1, a set for whatever else a server sends.
+    seen, plain = _Seen(expected), set[int]()
+    for batch in batches:
+        assert seen.common(set(batch)) == plain & set(batch)
+        seen.update(batch)
+        plain.update(batch)
+        assert len(seen) == len(plain)
+        assert seen.highest() == max([-1, *plain])  # -1 when nothing at or above 0 was seen
+        assert all((i in seen) == (i in plain) for i in range(-5, 261))
