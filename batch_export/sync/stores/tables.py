@@ -27,12 +27,12 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
+import mmap
 import re
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
 from types import TracebackType
 
 import pyarrow as pa
@@ -165,8 +165,10 @@ def first_line(error: BaseException) -> str:
 class Spool:
     """A job's batches written once to a temporary Arrow IPC file, read back as often as needed.
 
-    ``rows`` counts what was spooled; :meth:`reader` gives a fresh memory-mapped reader of
-    it. Use as a context manager: the file is removed when the block ends.
+    ``rows`` counts what was spooled; :meth:`reader` gives a fresh reader of it, memory-mapped.
+    The file has no name from the start (it is unlinked as it is made), so a sync killed
+    while spooling leaves nothing behind. Use as a context manager: the file is released
+    when the block ends.
 
     >>> from batch_export.schema import ITEM_SCHEMA
     >>> with Spool([], schema=ITEM_SCHEMA) as spool:
@@ -181,14 +183,14 @@ class Spool:
         schema: pa.Schema,
         transform: BatchMap | None = None,
     ) -> None:
-        descriptor, name = tempfile.mkstemp(prefix="batch-export-spool-", suffix=".arrow")
-        os.close(descriptor)
-        self.path = Path(name)
+        # Closed in __exit__, or below if the spooling fails.
+        self._file = tempfile.TemporaryFile(prefix="batch-export-spool-", suffix=".arrow")  # noqa: SIM115
         self.rows = 0
         try:
             self.schema = self._write(batches, schema, transform)
+            self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
         except BaseException:
-            self.path.unlink(missing_ok=True)
+            self._file.close()
             raise
 
     def _write(
@@ -196,24 +198,32 @@ class Spool:
     ) -> pa.Schema:
         empty = pa.RecordBatch.from_pylist([], schema=schema)
         written: pa.Schema = (empty if transform is None else transform(empty)).schema
-        with pa.OSFile(str(self.path), "wb") as sink, pa.ipc.new_file(sink, written) as writer:
+        # Buffered in pyarrow's memory: the IPC writer makes many small writes, each of which,
+        # to a Python file, would take the GIL.
+        sink = pa.BufferedOutputStream(pa.PythonFile(self._file, mode="w"), buffer_size=1 << 20)
+        with pa.ipc.new_file(sink, written) as writer:
             for batch in batches:
                 # Cast, not trusted: rows must have the types the tables were made for.
                 batch = batch.cast(schema)
                 writer.write_batch(batch if transform is None else transform(batch))
                 self.rows += batch.num_rows
+        sink.detach()  # flushed to the file, which stays open
+        self._file.flush()
         return written
+
+    def _opened(self) -> pa.ipc.RecordBatchFileReader:
+        return pa.ipc.open_file(pa.BufferReader(pa.py_buffer(self._map)))
 
     def reader(self) -> pa.RecordBatchReader:
         """A new reader over every spooled batch, in order."""
-        source = pa.ipc.open_file(pa.memory_map(str(self.path), "r"))
+        source = self._opened()
         return pa.RecordBatchReader.from_batches(
             source.schema, (source.get_batch(i) for i in range(source.num_record_batches))
         )
 
     def table(self) -> pa.Table:
         """Every spooled row as one table (memory-mapped, not copied)."""
-        return pa.ipc.open_file(pa.memory_map(str(self.path), "r")).read_all()
+        return self._opened().read_all()
 
     def __enter__(self) -> Spool:
         return self
@@ -224,4 +234,7 @@ class Spool:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self.path.unlink(missing_ok=True)
+        self._file.close()
+        # Arrow buffers still in use keep the mapping alive; it goes with the last of them.
+        with contextlib.suppress(BufferError):
+            self._map.close()
