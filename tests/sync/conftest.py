@@ -9,7 +9,11 @@ mode, started here on 127.0.0.1 with fake credentials; s3fs reaches it through
 from __future__ import annotations
 
 import functools
+import json
 import logging
+import signal
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -148,3 +152,21 @@ def s3_bucket(
     bucket = f"sync-{uuid.uuid4().hex[:12]}"
     s3fs.S3FileSystem(endpoint_url=s3_endpoint, skip_instance_cache=True).mkdir(bucket)
     return bucket
+
+
+def kill_after(process: subprocess.Popen[str], *, exported: int, delay: float) -> None:
+    """SIGKILL the sync ``delay`` seconds after it reported ``exported`` jobs exported.
+
+    The sync runs with ``--log-format json``: every line on its stderr is one event.
+    """
+    assert process.stderr is not None
+    seen = 0
+    while seen < exported:
+        line = process.stderr.readline()
+        if not line:
+            break  # it finished (or died) first: the caller's checks say which
+        assert line.startswith("{"), f"not a JSON event on stderr: {line!r}"
+        seen += json.loads(line)["event"] == "job_exported"
+    time.sleep(delay)
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=30)

@@ -13,12 +13,11 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from batch_export.testing import Emulator
 from tests.conftest import CANARY_KEY
-from tests.sync.conftest import Synced, account_docs, expected_rows
+from tests.sync.conftest import Synced, account_docs, expected_rows, kill_after
 from tests.sync.readers import connect, items_table, jobs_table, reader_view
 
 EXPECTED = expected_rows(account_docs())
@@ -39,20 +38,6 @@ def sync_process(dest: Path, base_url: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
-
-
-def kill_after(process: subprocess.Popen[str], *, exported: int, delay: float) -> None:
-    """SIGKILL the sync ``delay`` seconds after it reported ``exported`` jobs exported."""
-    assert process.stderr is not None
-    seen = 0
-    while seen < exported:
-        line = process.stderr.readline()
-        if not line:
-            break  # it finished first
-        seen += json.loads(line)["event"] == "job_exported"
-    time.sleep(delay)
-    process.send_signal(signal.SIGKILL)
-    process.communicate()
 
 
 def test_killed_at_random_moments_then_rerun_gives_the_same_dataset(

@@ -23,7 +23,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +37,7 @@ from batch_export.export import Connection, export
 from batch_export.testing import Emulator, Faults, generate_account, generate_job
 from tests.conftest import CANARY_KEY
 from tests.postgres import PostgresServer, running_postgres
-from tests.sync.conftest import expected_rows
+from tests.sync.conftest import expected_rows, kill_after
 from tests.sync.store_cases import items_sorted, with_json_parsed
 from tests.sync.warehouses import KINDS, WAREHOUSES, DeltaWarehouse, Rows, Warehouse
 
@@ -140,21 +139,6 @@ def finish(process: subprocess.Popen[str]) -> dict[str, Any]:
     assert process.returncode == 0, err[-2000:]
     summary: dict[str, Any] = json.loads(out)
     return summary
-
-
-def kill_after(process: subprocess.Popen[str], *, exported: int, delay: float) -> None:
-    """SIGKILL the sync ``delay`` seconds after it reported ``exported`` jobs exported."""
-    assert process.stderr is not None
-    seen = 0
-    while seen < exported:
-        line = process.stderr.readline()
-        if not line:
-            break  # it finished (or died) first: the caller's checks say which
-        assert line.startswith("{"), f"not a JSON event on stderr: {line!r}"
-        seen += json.loads(line)["event"] == "job_exported"
-    time.sleep(delay)
-    process.send_signal(signal.SIGKILL)
-    process.communicate(timeout=30)
 
 
 @dataclass(frozen=True)
