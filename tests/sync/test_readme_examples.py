@@ -1,0 +1,54 @@
+"""The README's examples of reading a synced dataset and Delta tables run as written."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from batch_export.export import Connection
+from batch_export.sync import sync
+from tests.sync.conftest import expected_rows, small_docs
+from tests.test_readme_notebook import README, python_blocks
+
+
+def _example(heading: str) -> str:
+    """The one Python block under the README's ``### heading``."""
+    text = README.read_text(encoding="utf-8")
+    match = re.search(rf"^### {re.escape(heading)}.*?\n(.*?)(?=^### )", text, re.M | re.S)
+    assert match is not None, f"README has no '### {heading}' section"
+    blocks = python_blocks(match.group(1))
+    assert len(blocks) == 1
+    return blocks[0]
+
+
+def _run(heading: str, where: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    monkeypatch.chdir(where)  # the examples read warehouse/ and lake/ relative to here
+    namespace: dict[str, Any] = {}
+    exec(compile(_example(heading), f"README.md, {heading}", "exec"), namespace)
+    return namespace
+
+
+def test_the_dataset_reading_example_runs(
+    small: Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert sync(tmp_path / "warehouse", connection=small).exit_code == 0
+    namespace = _run("Reading it", tmp_path, monkeypatch)
+    expected = expected_rows(small_docs())
+    assert sorted(namespace["jobs"]["job_id"]) == sorted(expected)
+    assert namespace["items"].num_rows == sum(expected.values())
+
+
+def test_the_delta_example_runs(
+    small: Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert sync(tmp_path / "lake", connection=small, table_format="delta").exit_code == 0
+    namespace = _run("Delta Lake tables", tmp_path, monkeypatch)
+    items = namespace["items"]
+    assert isinstance(items, pd.DataFrame) and len(items) > 0  # the account has jobs that day
+    assert set(items["date"].astype(str)) == {"2026-05-26"}
+    expected = expected_rows(small_docs())
+    assert sorted(namespace["jobs"].column("job_id").to_pylist()) == sorted(expected)
