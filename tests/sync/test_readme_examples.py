@@ -25,10 +25,16 @@ def _example(heading: str) -> str:
     return blocks[0]
 
 
-def _run(heading: str, where: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+def _run(
+    heading: str, where: Path, monkeypatch: pytest.MonkeyPatch, **paths: str
+) -> dict[str, Any]:
+    """Run the example, its absolute ``paths`` (old=new) replaced, from ``where``."""
+    source = _example(heading)
+    for old, new in paths.items():
+        source = source.replace(old, new)
     monkeypatch.chdir(where)  # the examples read warehouse/ and lake/ relative to here
     namespace: dict[str, Any] = {}
-    exec(compile(_example(heading), f"README.md, {heading}", "exec"), namespace)
+    exec(compile(source, f"README.md, {heading}", "exec"), namespace)
     return namespace
 
 
@@ -52,3 +58,17 @@ def test_the_delta_example_runs(
     assert set(items["date"].astype(str)) == {"2026-05-26"}
     expected = expected_rows(small_docs())
     assert sorted(namespace["jobs"].column("job_id").to_pylist()) == sorted(expected)
+
+
+def test_the_duckdb_example_runs(
+    small: Connection,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    database = tmp_path / "warehouse.duckdb"
+    assert sync(f"duckdb:///{database}", connection=small).exit_code == 0
+    namespace = _run("DuckDB", tmp_path, monkeypatch, **{"/srv/warehouse.duckdb": str(database)})
+    namespace["con"].close()
+    shown = capfd.readouterr().out
+    assert "completed" in shown  # the status of the account's jobs, counted
