@@ -32,7 +32,6 @@ import contextlib
 import itertools
 import math
 import time
-from collections import Counter
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -40,8 +39,9 @@ from typing import Protocol, TypedDict, TypeVar, Unpack
 
 from batch_export.api import MAX_PAGE_SIZE
 from batch_export.client import ApiClient, check_job_id
-from batch_export.errors import IncompleteResultsError, JobNotFinishedError, ResponseShapeError
+from batch_export.errors import JobNotFinishedError, ResponseShapeError
 from batch_export.job import JobStatus, ResultPage, decode_json
+from batch_export.ledger import Ledger
 
 __all__ = [
     "MAX_PAGE_SIZE",
@@ -55,8 +55,6 @@ __all__ = [
     "read_status",
     "wait_for_job",
 ]
-
-_SHOWN_INDEXES = 10
 
 
 class Page(Protocol):
@@ -227,7 +225,10 @@ def _proven_pages(
             "proven whole.",
             job_id=job.job_id,
         )
-    ledger = _Ledger(job.job_id, expected, page_size)
+    # Positions in the submitted list: total_urls may or may not count the invalid URLs (the
+    # API does not say), so both are allowed for.
+    positions = max(job.total_urls or 0, expected) + len(job.invalid_urls)
+    ledger = Ledger(job.job_id, expected, page_size, positions=positions)
     page_count = max(1, math.ceil(expected / page_size))
     # The response carries no page count: a full last page means one more must be asked for.
     # When the counters say the last page is full, that one is asked for with the others,
@@ -237,7 +238,7 @@ def _proven_pages(
     with contextlib.closing(pages):
         last: P | None = None
         for page in itertools.islice(pages, page_count):
-            last = ledger.accept(_reread_until_consistent(fetch, page, ledger, rereads))
+            last = _accepted(ledger, _reread_until_consistent(fetch, page, ledger, rereads))
             yield last
         number = page_count
         while last is not None and len(last.input_indexes()) == page_size:
@@ -245,7 +246,7 @@ def _proven_pages(
             probed = next(pages, None)  # the probe, if it was asked for with the others
             last = probed if probed is not None else fetch(number)
             if last.input_indexes():
-                yield ledger.accept(_reread_until_consistent(fetch, last, ledger, rereads))
+                yield _accepted(ledger, _reread_until_consistent(fetch, last, ledger, rereads))
     ledger.prove_whole()
 
 
@@ -284,131 +285,14 @@ def _pages_in_order(
         pool.shutdown(wait=not interrupted, cancel_futures=True)
 
 
-def _reread_until_consistent(
-    fetch: Callable[[int], P], page: P, ledger: _Ledger, rereads: int
-) -> P:
+def _reread_until_consistent(fetch: Callable[[int], P], page: P, ledger: Ledger, rereads: int) -> P:
     for _ in range(rereads):
-        if not ledger.problems(page):
+        if not ledger.problems(page.page, page.input_indexes()):
             return page
         page = fetch(page.page)
     return page
 
 
-class _Ledger:
-    """Which input indexes have been seen, and whether each page fits the counters."""
-
-    def __init__(self, job_id: str, expected: int, page_size: int) -> None:
-        self.job_id = job_id
-        self.expected = expected
-        self.page_size = page_size
-        self.seen = _Seen(expected)
-        self.repeated: set[int] = set()
-
-    def expected_on(self, page: int) -> int:
-        return max(0, min(self.page_size, self.expected - (page - 1) * self.page_size))
-
-    def problems(self, page: Page) -> list[str]:
-        indexes = page.input_indexes()
-        found: list[str] = []
-        repeats = sorted(self._repeats(indexes))
-        if repeats:
-            found.append(f"input_index {_list(repeats)} came more than once")
-        wanted = self.expected_on(page.page)
-        if len(indexes) != wanted:
-            found.append(f"page {page.page} held {len(indexes)} items where {wanted} were expected")
-        return found
-
-    def accept(self, page: P) -> P:
-        """Record a page, or raise if it is still inconsistent."""
-        problems = self.problems(page)
-        indexes = page.input_indexes()
-        self.repeated |= self._repeats(indexes)
-        self.seen.update(indexes)
-        if problems:
-            raise self._error(problems)
-        return page
-
-    def _repeats(self, indexes: list[int]) -> set[int]:
-        """The indexes of a page seen before, or more than once on it."""
-        unique = set(indexes)
-        repeats = self.seen.common(unique)
-        if len(unique) != len(indexes):  # counted only when some index is there twice
-            repeats |= {i for i, n in Counter(indexes).items() if n > 1}
-        return repeats
-
-    def prove_whole(self) -> None:
-        """Raise unless every expected item was seen exactly once."""
-        if self.repeated or len(self.seen) != self.expected:
-            raise self._error([])
-
-    def _error(self, problems: list[str]) -> IncompleteResultsError:
-        missing = self._gaps()
-        parts = [*problems]
-        parts.append(f"expected {self.expected} items by the job's counters, read {len(self.seen)}")
-        if self.repeated:
-            parts.append(f"repeated input_index {_list(sorted(self.repeated))}")
-        if missing:
-            parts.append(f"missing input_index {_list(missing)}")
-        return IncompleteResultsError(
-            f"The results of job {self.job_id} are not provably whole ({'; '.join(parts)}), "
-            "even after re-reading: nothing was written. Rerun the export later; if it "
-            "persists, report the job id to the API provider.",
-            job_id=self.job_id,
-            missing=tuple(missing),
-            repeated=tuple(sorted(self.repeated)),
-        )
-
-    def _gaps(self) -> list[int]:
-        """Indexes absent from 0..max seen; a guess only, since invalid URLs may hold places.
-
-        At most as many as are missing: the scan stops there, so it costs no more than the
-        counters say, whatever indexes the server sent.
-        """
-        if len(self.seen) >= self.expected:
-            return []
-        top = max(self.seen.highest(), self.expected - 1)
-        absent = (i for i in range(top + 1) if i not in self.seen)
-        return list(itertools.islice(absent, self.expected - len(self.seen)))
-
-
-class _Seen:
-    """The input indexes seen so far: a byte each for those the counters allow (0 up to the
-    expected count), a set for any other a server sends. 100,000 indexes take 100 KB, where
-    a set of ints took 7 MB."""
-
-    def __init__(self, expected: int) -> None:
-        self._flags = bytearray(expected)
-        self._count = 0
-        self._others: set[int] = set()
-
-    def __len__(self) -> int:
-        return self._count + len(self._others)
-
-    def __contains__(self, index: int) -> bool:
-        if 0 <= index < len(self._flags):
-            return bool(self._flags[index])
-        return index in self._others
-
-    def common(self, indexes: set[int]) -> set[int]:
-        """Those of ``indexes`` seen already."""
-        flags, size, others = self._flags, len(self._flags), self._others
-        return {i for i in indexes if (flags[i] if 0 <= i < size else i in others)}
-
-    def update(self, indexes: list[int]) -> None:
-        flags, size = self._flags, len(self._flags)
-        for index in indexes:
-            if 0 <= index < size:
-                self._count += not flags[index]
-                flags[index] = 1
-            else:
-                self._others.add(index)
-
-    def highest(self) -> int:
-        """The highest index seen, or -1."""
-        return max(self._flags.rfind(1), max(self._others, default=-1))
-
-
-def _list(indexes: list[int]) -> str:
-    shown = ", ".join(map(str, indexes[:_SHOWN_INDEXES]))
-    more = len(indexes) - _SHOWN_INDEXES
-    return shown + (f" and {more} more" if more > 0 else "")
+def _accepted(ledger: Ledger, page: P) -> P:
+    ledger.accept(page.page, page.input_indexes())
+    return page

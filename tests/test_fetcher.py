@@ -1,12 +1,10 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from batch_export.client import ApiClient
 from batch_export.errors import IncompleteResultsError, JobNotFinishedError
-from batch_export.fetcher import WaitPolicy, _Seen, iter_result_pages, wait_for_job
+from batch_export.fetcher import WaitPolicy, iter_result_pages, wait_for_job
 from batch_export.job import JobStatus
 from batch_export.retry import RetryPolicy
 from tests.conftest import CANARY_KEY
@@ -64,6 +62,26 @@ def test_a_repeated_index_that_persists_fails_loudly() -> None:
     assert str(caught.value).startswith(
         "The results of job j1 are not provably whole (input_index 3 came more than once; "
     )
+
+
+def test_an_index_that_is_no_position_in_the_list_is_not_whole() -> None:
+    # 12 items, 12 distinct indexes, as many as counted: but 12 is no position of a list of 12.
+    # (A negative index is refused earlier, as a malformed answer.)
+    items = [item(i) for i in range(11)] + [item(12)]
+    with pytest.raises(IncompleteResultsError) as caught:
+        read_all(paged("j1", items, completed_urls=12, total_urls=12))
+    assert "input_index 12 is not a position (0 to 11)" in str(caught.value)
+
+
+def test_invalid_urls_hold_positions_too() -> None:
+    # Whether total_urls counts the invalid URLs is not documented: either way, an index up
+    # to total_urls + invalid URLs - 1 can be an item's.
+    items = [item(i) for i in range(11)] + [item(12)]
+    invalid = {"invalid_urls": ["htp://x"]}
+    assert read_all(paged("j1", items, completed_urls=12, total_urls=12, **invalid)) == [
+        *range(11),
+        12,
+    ]
 
 
 def test_fewer_items_than_the_counters_say_names_the_missing() -> None:
@@ -163,19 +181,3 @@ def test_page_size_out_of_range_is_refused() -> None:
     job = JobStatus(job_id="j1", status="completed", total_urls=1)
     with pytest.raises(ValueError, match="between 1 and 50"):
         list(iter_result_pages(client_for("http://127.0.0.1:9"), job, page_size=51))
-
-
-@given(
-    expected=st.integers(0, 200),
-    batches=st.lists(st.lists(st.integers(-5, 260), max_size=12), max_size=8),
-)
-def test_the_ledgers_seen_indexes_behave_as_a_set(expected: int, batches: list[list[int]]) -> None:
-    # A byte a slot for 0..expected-1, a set for whatever else a server sends.
-    seen, plain = _Seen(expected), set[int]()
-    for batch in batches:
-        assert seen.common(set(batch)) == plain & set(batch)
-        seen.update(batch)
-        plain.update(batch)
-        assert len(seen) == len(plain)
-        assert seen.highest() == max([-1, *plain])  # -1 when nothing at or above 0 was seen
-        assert all((i in seen) == (i in plain) for i in range(-5, 261))
