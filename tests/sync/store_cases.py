@@ -95,7 +95,7 @@ def items_sorted(table: pa.Table) -> pa.Table:
 
 def with_json_parsed(table: pa.Table, column: str = "extra") -> list[dict[str, Any]]:
     """Rows of ``table`` with ``column`` parsed: stores that keep JSON as JSON reformat it."""
-    rows = table.to_pylist()
+    rows: list[dict[str, Any]] = table.to_pylist()
     for row in rows:
         row[column] = None if row[column] is None else json.loads(row[column])
     return rows
