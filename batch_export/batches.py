@@ -35,7 +35,7 @@ import pyarrow as pa
 
 from batch_export.schema import ITEM_SCHEMA
 
-__all__ = ["BatchBuffer", "joined", "one_row"]
+__all__ = ["BatchBuffer", "joined", "one_row", "string_array"]
 
 
 class BatchBuffer:
@@ -117,7 +117,7 @@ def _one_value(arrow_type: pa.DataType, value: Any) -> pa.Array:
     if value is None:
         return pa.nulls(1, arrow_type)
     if arrow_type == pa.string():
-        return _strings([value])
+        return string_array([value])
     if arrow_type in _INTEGERS:
         if isinstance(value, bool) or not isinstance(value, int):
             raise TypeError("expected an integer")
@@ -129,14 +129,19 @@ def _one_value(arrow_type: pa.DataType, value: Any) -> pa.Array:
     elif arrow_type == pa.list_(pa.string()):
         offsets = struct.pack("<ii", 0, len(value))
         return pa.ListArray.from_buffers(
-            arrow_type, 1, [None, pa.py_buffer(offsets)], children=[_strings(list(value))]
+            arrow_type, 1, [None, pa.py_buffer(offsets)], children=[string_array(list(value))]
         )
     else:
         raise TypeError(f"{arrow_type} is not a type one_row makes")
     return pa.Array.from_buffers(arrow_type, 1, [None, pa.py_buffer(data)])
 
 
-def _strings(values: list[str]) -> pa.Array:
+def string_array(values: list[str]) -> pa.StringArray:
+    """``values`` as a string array, built from its buffers (no pandas, see above).
+
+    >>> string_array(["a", "é"]).to_pylist()
+    ['a', 'é']
+    """
     encoded = [value.encode("utf-8") for value in values]  # a lone surrogate: UnicodeError
     ends, end = [0], 0
     for data in encoded:

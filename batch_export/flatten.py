@@ -33,13 +33,13 @@ Example:
 from __future__ import annotations
 
 import functools
-from array import array
 from collections.abc import Sequence
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.json as pa_json
 
+from batch_export.batches import string_array
 from batch_export.errors import ResponseShapeError
 from batch_export.job import ResultPage, decode_json
 from batch_export.scan import ResultBody, scan_indexes
@@ -193,15 +193,9 @@ def _items_batch(job_id: str, columns: dict[str, pa.Array]) -> pa.RecordBatch:
 
 @functools.lru_cache(maxsize=64)
 def _repeated(text: str, count: int) -> pa.Array:
-    """``text`` ``count`` times as a string array, built from its buffers (arrays are immutable,
-    so one serves every page of a job).
-
-    pa.array() on Python values imports pandas on first use (pyarrow looks for its types):
-    a third of a second and 30 MB that an export does not otherwise need.
-    """
-    encoded = text.encode("utf-8")
-    offsets = array("i", (len(encoded) * position for position in range(count + 1)))
-    return pa.StringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(encoded * count))
+    """``text`` ``count`` times as a string array (arrays are immutable, so one serves every
+    page of a job)."""
+    return string_array([text] * count)
 
 
 @functools.lru_cache(maxsize=8)

@@ -50,10 +50,21 @@ class Ledger:
 
     def problems(self, page: int, indexes: list[int]) -> list[str]:
         """What is wrong with page number ``page`` holding ``indexes``; empty when nothing."""
+        return self._problems(page, indexes, self._repeats(indexes))
+
+    def accept(self, page: int, indexes: list[int]) -> None:
+        """Record page number ``page``, or raise if it is still inconsistent."""
+        repeats = self._repeats(indexes)
+        problems = self._problems(page, indexes, repeats)
+        self.repeated |= repeats
+        self.seen.update(indexes)
+        if problems:
+            raise self._error(problems)
+
+    def _problems(self, page: int, indexes: list[int], repeats: set[int]) -> list[str]:
         found: list[str] = []
-        repeats = sorted(self._repeats(indexes))
         if repeats:
-            found.append(f"input_index {_list(repeats)} came more than once")
+            found.append(f"input_index {_list(sorted(repeats))} came more than once")
         limit = self.positions
         outside = sorted(i for i in indexes if i < 0 or (limit is not None and i >= limit))
         if outside:
@@ -63,14 +74,6 @@ class Ledger:
         if len(indexes) != wanted:
             found.append(f"page {page} held {len(indexes)} items where {wanted} were expected")
         return found
-
-    def accept(self, page: int, indexes: list[int]) -> None:
-        """Record page number ``page``, or raise if it is still inconsistent."""
-        problems = self.problems(page, indexes)
-        self.repeated |= self._repeats(indexes)
-        self.seen.update(indexes)
-        if problems:
-            raise self._error(problems)
 
     def _repeats(self, indexes: list[int]) -> set[int]:
         """The indexes of a page seen before, or more than once on it."""

@@ -28,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from batch_export.batches import string_array
 from batch_export.job import JobStatus
 from batch_export.text import printable, strict_json
 
@@ -46,9 +47,7 @@ _EXAMPLE_CHARS = 500
 _REPR_CODES = 5
 _EXACT = pa.decimal128(38, 0)
 # Built from its buffers: pa.scalar("failed") would make pyarrow import pandas (0.2 s).
-_FAILED = pa.StringArray.from_buffers(
-    1, pa.py_buffer(np.array([0, 6], dtype=np.int32).tobytes()), pa.py_buffer(b"failed")
-)[0]
+_FAILED = string_array(["failed"])[0]
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
