@@ -17,36 +17,35 @@ import sys
 import types
 import typing
 
-__version__ = "0.1.0"
-
 from batch_export.errors import __all__ as _ERRORS  # light: it imports nothing of its own
+from batch_export.version import __version__
 
 if typing.TYPE_CHECKING:
-    from batch_export.client import ApiClient
     from batch_export.connection import Connection
     from batch_export.errors import *  # noqa: F403
     from batch_export.export import export
+    from batch_export.fetch.client import ApiClient
+    from batch_export.fetch.retry import RetryPolicy
     from batch_export.frame import iter_batches, read_export, read_job, read_jobs, summarize
     from batch_export.job import JobStatus
-    from batch_export.report import render_report, write_report
-    from batch_export.retry import RetryPolicy
     from batch_export.schema import ITEM_SCHEMA, SCHEMA_VERSION
-    from batch_export.summary import Summary
+    from batch_export.summary.counts import Summary
+    from batch_export.summary.report import render_report, write_report
 
 # Where each public name lives; a name is imported from its module on first use.
 _HOMES: dict[str, str] = {
-    "ApiClient": "client",
+    "ApiClient": "fetch.client",
     "Connection": "connection",
     **dict.fromkeys(_ERRORS, "errors"),
     "export": "export",
     **dict.fromkeys(["iter_batches", "read_export", "read_job", "read_jobs", "summarize"], "frame"),
     "JobStatus": "job",
-    "render_report": "report",
-    "write_report": "report",
-    "RetryPolicy": "retry",
+    "render_report": "summary.report",
+    "write_report": "summary.report",
+    "RetryPolicy": "fetch.retry",
     "ITEM_SCHEMA": "schema",
     "SCHEMA_VERSION": "schema",
-    "Summary": "summary",
+    "Summary": "summary.counts",
 }
 
 __all__ = sorted([*_HOMES, "__version__"])

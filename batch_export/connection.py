@@ -4,7 +4,7 @@
 its help text; the CLI's shared options (:func:`batch_export.cli.options.connection_options`)
 are made from these fields, :class:`ConnectionOptions` (the ``**options`` of the notebook
 functions) is checked against them by a test, and :meth:`Connection.client` builds the
-:class:`~batch_export.client.ApiClient` they describe. Values are checked here, so that a
+:class:`~batch_export.fetch.client.ApiClient` they describe. Values are checked here, so that a
 notebook user gets the same one-sentence refusal as the CLI (``page_size=0``,
 ``timeout=float("nan")``).
 
@@ -38,8 +38,8 @@ from batch_export.api import (
 from batch_export.errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from batch_export.client import ApiClient
-    from batch_export.retry import RetryPolicy
+    from batch_export.fetch.client import ApiClient
+    from batch_export.fetch.retry import RetryPolicy
 
 __all__ = ["Connection", "ConnectionOptions", "option_name"]
 
@@ -148,8 +148,8 @@ class Connection:
 
     def client(self, *, sleep: Callable[[float], None] = time.sleep) -> ApiClient:
         """A client configured by these options."""
-        from batch_export.client import ApiClient
-        from batch_export.retry import RetryPolicy
+        from batch_export.fetch.client import ApiClient
+        from batch_export.fetch.retry import RetryPolicy
 
         retry = dataclasses.replace(self.retry or RetryPolicy(), attempts=self.max_retries + 1)
         return ApiClient(

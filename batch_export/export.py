@@ -2,7 +2,7 @@
 
 Data flows one way: :func:`export` takes the job's record batches from the pipeline
 (:func:`batch_export.pipeline.open_job`), writes them atomically to a file and returns the
-:class:`~batch_export.summary.Summary`. The CLI's ``export`` command is this function.
+:class:`~batch_export.summary.counts.Summary`. The CLI's ``export`` command is this function.
 
 Example (against the bundled emulator):
 
@@ -21,16 +21,17 @@ import os
 from typing import TYPE_CHECKING, Unpack
 
 from batch_export.atomic import atomic_output, check_writable, write_bytes
-from batch_export.client import ApiClient, check_job_id
 from batch_export.connection import Connection, ConnectionOptions
 from batch_export.errors import ItemErrorsFound
-from batch_export.pipeline import open_job, write_batches
-from batch_export.progress import Progress
-from batch_export.report import write_report
+from batch_export.fetch.client import ApiClient, check_job_id
+from batch_export.pipeline import open_job
+from batch_export.summary.progress import Progress
+from batch_export.summary.report import write_report
 from batch_export.writers import check_options, resolve_format
+from batch_export.writers.sink import write_batches
 
 if TYPE_CHECKING:
-    from batch_export.summary import Summary
+    from batch_export.summary.counts import Summary
 
 __all__ = ["Connection", "ConnectionOptions", "export"]
 
@@ -56,7 +57,7 @@ def export(
     from ``format`` or the path's extension. Connection options (``base_url``, ``api_key``,
     ``page_size``, ``concurrency``, ``max_retries``, ``wait``, ``timeout``, ...) may be given
     as keywords or as one :class:`Connection`. ``report_path`` also writes the HTML report
-    (:mod:`batch_export.report`).
+    (:mod:`batch_export.summary.report`).
     """
     check_job_id(job_id)
     connection = connection or Connection(**connection_options)

@@ -3,7 +3,7 @@
 :func:`read_job` reads a whole job into a DataFrame; :func:`read_jobs` several into one;
 :func:`iter_batches` yields Arrow record batches for memory-bounded work; :func:`read_export`
 reads a Parquet, CSV or JSONL export back; :func:`summarize` computes the
-:class:`~batch_export.summary.Summary` of rows already in hand.
+:class:`~batch_export.summary.counts.Summary` of rows already in hand.
 
 Every frame has the columns of :data:`~batch_export.schema.ITEM_SCHEMA`, in its order, with
 Arrow-backed dtypes (:class:`pandas.ArrowDtype`), so nothing is lost on the way: ``input_index``
@@ -36,15 +36,15 @@ from typing import TYPE_CHECKING, Any, Unpack
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from batch_export.client import check_job_id
 from batch_export.connection import Connection, ConnectionOptions
 from batch_export.errors import InvalidInputError
+from batch_export.fetch.client import check_job_id
 from batch_export.job import JobStatus
 from batch_export.pipeline import open_job
-from batch_export.progress import Progress
-from batch_export.readback import PANDAS_ATTRS, export_format, read_export_table
 from batch_export.schema import ITEM_SCHEMA, job_header
-from batch_export.summary import Summary, SummaryBuilder
+from batch_export.summary.counts import Summary, SummaryBuilder
+from batch_export.summary.progress import Progress
+from batch_export.writers.readback import PANDAS_ATTRS, export_format, read_export_table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -173,7 +173,7 @@ def read_export(path: str | os.PathLike[str], *, format: str | None = None) -> p
 def summarize(
     df_or_path: pd.DataFrame | str | os.PathLike[str], *, format: str | None = None
 ) -> Summary:
-    """The :class:`~batch_export.summary.Summary` of a frame's rows, or of an export file.
+    """The :class:`~batch_export.summary.counts.Summary` of a frame's rows, or of an export file.
 
     A frame from :func:`read_job` lends its job's status and tokens (``df.attrs["job"]``) to
     the summary, also after filtering; a file or any other frame gives the rows' figures only.

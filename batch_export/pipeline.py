@@ -1,9 +1,10 @@
 """The one road from a job id to record batches: wait, read, prove whole, join, count.
 
 Every caller takes this road and only says where the batches go: the CLI's export and
-:func:`batch_export.export.export` hand them to a file writer (:func:`write_batches`), the
-notebook functions (:mod:`batch_export.frame`) to a list or an iterator, the sync
-(:mod:`batch_export.sync`) to a store. A guard added here (the answer is the job asked for,
+:func:`batch_export.export.export` hand them to a file writer
+(:func:`batch_export.writers.sink.write_batches`), the notebook functions
+(:mod:`batch_export.frame`) to a list or an iterator, the sync (:mod:`batch_export.sync`) to a
+store. A guard added here (the answer is the job asked for,
 the pages are whole) holds for all of them.
 
 :func:`open_job` waits for the job (or, with ``assume_finished``, takes page 1 as its status:
@@ -32,27 +33,24 @@ import itertools
 import math
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
-from batch_export import __version__
-from batch_export.client import ApiClient, check_job_id
 from batch_export.connection import Connection
 from batch_export.errors import JobNotFinishedError
-from batch_export.fetcher import WaitPolicy, fetch_page, iter_pages, read_status
-from batch_export.handoff import Handoff
+from batch_export.fetch.client import ApiClient, check_job_id
+from batch_export.fetch.pages import WaitPolicy, fetch_page, iter_pages, read_status
+from batch_export.flatten.scan import PageScanner, ResultBody
 from batch_export.job import JobStatus, ResultPage
-from batch_export.progress import Progress
-from batch_export.scan import PageScanner, ResultBody
-from batch_export.writers import open_writer
+from batch_export.summary.progress import Progress
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from batch_export.summary import Summary, SummaryBuilder
+    from batch_export.summary.counts import Summary, SummaryBuilder
 
-__all__ = ["JobStream", "load_arrow_side", "open_job", "write_batches"]
+__all__ = ["JobStream", "load_arrow_side", "open_job"]
 
 # Pages are joined into batches of about this many rows (or bytes) before the writer and the
 # summary see them: each batch costs those a dozen pyarrow calls, and at 50 rows a page the
@@ -89,9 +87,9 @@ class JobStream:
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         from batch_export.batches import joined
-        from batch_export.chunks import read_in_chunks
-        from batch_export.flatten import PAGE_POOL
-        from batch_export.summary import SummaryBuilder
+        from batch_export.flatten.chunks import read_in_chunks
+        from batch_export.flatten.items import PAGE_POOL
+        from batch_export.summary.counts import SummaryBuilder
 
         if self._count:
             self._builder = SummaryBuilder()
@@ -105,7 +103,7 @@ class JobStream:
 
     def summary(self, *, output: dict[str, Any] | None = None) -> Summary:
         """The summary of the rows that went by, with the job's own figures."""
-        from batch_export.summary import SummaryBuilder
+        from batch_export.summary.counts import SummaryBuilder
 
         return (self._builder or SummaryBuilder()).build(
             job_id=self.job.job_id,
@@ -174,7 +172,11 @@ def open_job(
 # What reading pages into Arrow needs; pyarrow and numpy take a third of a second to load.
 # (pandas is not on the export's road nor the sync's: pyarrow imports it on its first
 # conversion of Python values, which both avoid; tests/test_imports.py holds them to it.)
-_ARROW_SIDE = ("batch_export.chunks", "batch_export.summary", "batch_export.writers.parquet")
+_ARROW_SIDE = (
+    "batch_export.flatten.chunks",
+    "batch_export.summary.counts",
+    "batch_export.writers.parquet",
+)
 
 
 def load_arrow_side() -> None:
@@ -238,38 +240,3 @@ def _status(
             status=first.job.status,
         )
     return first.job, first
-
-
-def write_batches(
-    batches: Iterable[pa.RecordBatch],
-    sink: BinaryIO,
-    *,
-    format: str,
-    job: JobStatus | None = None,
-    escape_formulas: bool = False,
-) -> int:
-    """Write ``batches`` to ``sink`` in ``format``; return the number of rows written.
-
-    With ``job`` (the status of the job the batches come from), formats that can carry it
-    (Parquet) hold the job's header in the file. The writer is closed on failure too, so that the
-    caller can throw the sink away.
-    """
-    from batch_export.schema import export_metadata
-
-    metadata = None if job is None else export_metadata(job.to_dict(), tool_version=__version__)
-    writer = open_writer(format, sink, escape_formulas=escape_formulas, metadata=metadata)
-    rows = 0
-    try:
-        if job is not None and (job.expected_items or 0) <= JOINED_ROWS:
-            # A small job is one batch or two: a thread for its writing would cost more.
-            for batch in batches:
-                writer.write(batch)
-                rows += batch.num_rows
-            return rows
-        with Handoff(writer.write) as handoff:
-            for batch in batches:
-                handoff.put(batch)
-                rows += batch.num_rows
-    finally:
-        writer.close()
-    return rows

@@ -6,12 +6,12 @@ pages (two cores here: a way that holds the GIL gains nothing from the second th
 
 - ``json + from_pylist``: ``json.loads``, one dict per row, ``RecordBatch.from_pylist``;
   what a first version would do.
-- ``orjson + columns``: ``orjson.loads`` then :func:`batch_export.flatten.flatten_items`,
+- ``orjson + columns``: ``orjson.loads`` then :func:`batch_export.flatten.items.flatten_items`,
   one Python list per column (batch-export's general road).
 - ``orjson + NDJSON + read_json``: parse, write the items back as NDJSON, hand that to
   pyarrow's JSON reader.
 - ``read_json on the page``: pyarrow's JSON reader on the page bytes as they came
-  (:func:`batch_export.flatten.read_page_batch`, batch-export's road for documented pages).
+  (:func:`batch_export.flatten.items.read_page_batch`, batch-export's road for documented pages).
 
 Prints one JSON line: ``{way: {"1 thread": s, "2 threads": s}}``, and the bytes decoded.
 
@@ -33,7 +33,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.json as pa_json
 
-from batch_export.flatten import flatten_items, read_page_batch
+from batch_export.flatten.items import flatten_items, read_page_batch
 from batch_export.schema import ITEM_SCHEMA
 from bench.floors import fetch_all, output_row
 

@@ -4,7 +4,6 @@ import time
 
 import pytest
 
-from batch_export.client import ApiClient, check_job_id, redact
 from batch_export.errors import (
     AuthenticationError,
     InsecureTransportError,
@@ -14,7 +13,8 @@ from batch_export.errors import (
     ResponseShapeError,
     RetriesExhaustedError,
 )
-from batch_export.retry import RetryPolicy
+from batch_export.fetch.client import ApiClient, check_job_id, redact
+from batch_export.fetch.retry import RetryPolicy
 from tests.conftest import CANARY_KEY
 from tests.scripted import Answer, item, job_body, scripted_server
 

@@ -9,9 +9,9 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from batch_export.client import ApiClient
 from batch_export.export import export
-from batch_export.retry import RetryPolicy
+from batch_export.fetch.client import ApiClient
+from batch_export.fetch.retry import RetryPolicy
 from batch_export.testing import Emulator, Faults, generate_job
 from tests.conftest import CANARY_KEY
 

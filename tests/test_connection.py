@@ -13,7 +13,7 @@ from batch_export.cli.export import export_command
 from batch_export.cli.options import connection_from
 from batch_export.connection import Connection, ConnectionOptions, option_name
 from batch_export.errors import InvalidInputError
-from batch_export.retry import RetryPolicy
+from batch_export.fetch.retry import RetryPolicy
 
 CLI_FIELDS = [spec for spec in dataclasses.fields(Connection) if "help" in spec.metadata]
 

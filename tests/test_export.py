@@ -15,8 +15,8 @@ import batch_export
 from batch_export.errors import JobNotFinishedError
 from batch_export.export import Connection, export
 from batch_export.frame import summarize
-from batch_export.report import render_report
 from batch_export.schema import COLUMN_NAMES, SCHEMA_VERSION
+from batch_export.summary.report import render_report
 from batch_export.testing import Emulator, generate_job
 from tests.conftest import CANARY_KEY, SAMPLE_DATA, SMALL_JOB
 

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import pytest
 
-from batch_export.client import ApiClient
 from batch_export.errors import IncompleteResultsError, JobNotFinishedError
-from batch_export.fetcher import WaitPolicy, iter_result_pages, wait_for_job
+from batch_export.fetch.client import ApiClient
+from batch_export.fetch.pages import WaitPolicy, iter_result_pages, wait_for_job
+from batch_export.fetch.retry import RetryPolicy
 from batch_export.job import JobStatus
-from batch_export.retry import RetryPolicy
 from tests.conftest import CANARY_KEY
 from tests.scripted import Answer, Script, item, job_body, paged, scripted_server
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from batch_export.errors import ResponseShapeError
-from batch_export.flatten import flatten_items
+from batch_export.flatten.items import flatten_items
 from batch_export.schema import COLUMN_NAMES, ITEM_SCHEMA
 from tests.scripted import item
 

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from batch_export.client import ApiClient
 from batch_export.errors import BatchExportError
+from batch_export.fetch.client import ApiClient
+from batch_export.fetch.retry import RetryPolicy
 from batch_export.job import JobStatus, ResultPage, decode_json
-from batch_export.retry import RetryPolicy
 from tests.conftest import CANARY_KEY
 from tests.hostile import Request, hostile_server, response
 from tests.scripted import item, job_body

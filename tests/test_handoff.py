@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from batch_export.handoff import Handoff
+from batch_export.writers.handoff import Handoff
 
 
 def test_items_are_worked_in_order_on_another_thread() -> None:

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from batch_export.errors import IncompleteResultsError
-from batch_export.ledger import Ledger, Seen
+from batch_export.fetch.ledger import Ledger, Seen
 
 
 def test_an_index_is_a_position_in_the_submitted_list() -> None:

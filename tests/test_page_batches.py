@@ -16,14 +16,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batch_export.chunks import read_in_chunks
-from batch_export.client import ApiClient, decode_json
 from batch_export.errors import ApiError
-from batch_export.fetcher import iter_pages, iter_result_pages, wait_for_job
-from batch_export.flatten import flatten_items, read_page_batch
+from batch_export.fetch.client import ApiClient, decode_json
+from batch_export.fetch.pages import iter_pages, iter_result_pages, wait_for_job
+from batch_export.fetch.retry import RetryPolicy
+from batch_export.flatten.chunks import read_in_chunks
+from batch_export.flatten.items import flatten_items, read_page_batch
+from batch_export.flatten.scan import PageScanner
 from batch_export.job import ResultPage
-from batch_export.retry import RetryPolicy
-from batch_export.scan import PageScanner
 from tests.conftest import CANARY_KEY
 from tests.scripted import Answer, item, job_body, paged, scripted_server
 

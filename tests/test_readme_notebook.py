@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import batch_export
-from batch_export.summary import Summary
+from batch_export.summary.counts import Summary
 from batch_export.testing import Emulator
 from tests.conftest import SMALL_JOB
 

@@ -18,8 +18,8 @@ from click.testing import CliRunner
 from batch_export.cli import main
 from batch_export.errors import OutputError
 from batch_export.export import export
-from batch_export.report import render_fragment, render_report, write_report
-from batch_export.summary import Summary
+from batch_export.summary.counts import Summary
+from batch_export.summary.report import render_fragment, render_report, write_report
 from batch_export.testing import Emulator, generate_job
 from tests.conftest import CANARY_KEY
 

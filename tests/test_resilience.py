@@ -13,7 +13,7 @@ import pytest
 
 from batch_export.errors import RetriesExhaustedError
 from batch_export.export import export
-from batch_export.retry import RetryPolicy
+from batch_export.fetch.retry import RetryPolicy
 from batch_export.testing import Emulator, Faults, generate_job
 from tests.conftest import CANARY_KEY
 from tests.scripted import Answer, item, paged, scripted_server

@@ -11,7 +11,7 @@ from batch_export.errors import (
     RetriesExhaustedError,
     TransientApiError,
 )
-from batch_export.retry import RetryPolicy, call_with_retries, parse_retry_after
+from batch_export.fetch.retry import RetryPolicy, call_with_retries, parse_retry_after
 
 NOW = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
 

@@ -7,7 +7,7 @@ import pytest
 
 from batch_export.job import JobStatus
 from batch_export.schema import ITEM_SCHEMA
-from batch_export.summary import DURATION_BIN_EDGES_MS, Summary, SummaryBuilder
+from batch_export.summary.counts import DURATION_BIN_EDGES_MS, Summary, SummaryBuilder
 from tests.scripted import job_body
 
 

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from batch_export.throttle import AdaptiveLimit
+from batch_export.fetch.throttle import AdaptiveLimit
 
 
 def test_throttled_halves_and_never_goes_below_one() -> None:

@@ -12,8 +12,8 @@ import json
 import pytest
 import urllib3
 
-from batch_export.client import ApiClient
 from batch_export.errors import InvalidInputError
+from batch_export.fetch.client import ApiClient
 from tests.conftest import CANARY_KEY
 from tests.scripted import Answer, item, job_body, scripted_server
 

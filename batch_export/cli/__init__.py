@@ -16,9 +16,9 @@ from typing import Any
 
 import click
 
-from batch_export import __version__
 from batch_export.api import API_KEY_ENV
 from batch_export.errors import BatchExportError
+from batch_export.version import __version__
 
 __all__ = ["COMMANDS", "main"]
 
@@ -73,7 +73,7 @@ class Main(click.Group):
 
 def _redacted(message: str) -> str:
     """``message`` without the key in use, so that no message can show it even by accident."""
-    from batch_export.client import redact  # only on the way out
+    from batch_export.fetch.client import redact  # only on the way out
 
     return redact(message, _key_from_argv() or os.environ.get(API_KEY_ENV))
 

@@ -71,7 +71,7 @@ def export_command(job_id: str, output: str, fmt: str | None, quiet: bool, **opt
     # small jobs ran slower with it.) An ARROW_DEFAULT_MEMORY_POOL already set wins.
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
     from batch_export.export import export  # the library loads when the command runs
-    from batch_export.progress import Progress
+    from batch_export.summary.progress import Progress
 
     connection = connection_from(options)
     summary = export(

@@ -6,7 +6,7 @@ import click
 
 from batch_export.cli.options import format_option, output_option, quiet_option
 from batch_export.frame import summarize
-from batch_export.report import write_report
+from batch_export.summary.report import write_report
 
 __all__ = ["report_command"]
 

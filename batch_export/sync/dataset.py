@@ -35,7 +35,6 @@ import pyarrow.parquet as pq
 
 from batch_export.batches import one_row
 from batch_export.errors import InvalidInputError
-from batch_export.pipeline import write_batches
 from batch_export.sync.destination import Destination
 from batch_export.sync.layout import (
     ITEMS_DIR,
@@ -50,6 +49,7 @@ from batch_export.sync.layout import (
 )
 from batch_export.sync.state import DatasetState
 from batch_export.sync.store import JobLoad, StoreState
+from batch_export.writers.sink import write_batches
 
 __all__ = ["DatasetStore"]
 

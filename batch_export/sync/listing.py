@@ -7,7 +7,7 @@ listing is read is picked up by the next sync.
 
 Example (against the bundled emulator):
 
-    >>> from batch_export.client import ApiClient
+    >>> from batch_export.fetch.client import ApiClient
     >>> from batch_export.testing import Emulator, generate_account
     >>> with Emulator(jobs=generate_account(jobs=12, processing=2), api_key="k") as emu:
     ...     jobs = list(iter_account_jobs(ApiClient(base_url=emu.base_url, api_key="k")))
@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from batch_export.client import ApiClient
 from batch_export.errors import InvalidInputError
+from batch_export.fetch.client import ApiClient
 from batch_export.job import TERMINAL_STATUSES
 from batch_export.sync.layout import fingerprint_token
 from batch_export.text import shown
@@ -55,7 +55,7 @@ FINGERPRINT_FIELDS: tuple[str, ...] = (
 
 # Safety net against a listing whose `page_count` never stops growing.
 _MAX_PAGES = 100_000
-# The job ids the client accepts in a request path (see batch_export.client.check_job_id).
+# The job ids the client accepts in a request path (see batch_export.fetch.client.check_job_id).
 _JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 # A listed status, count or timestamp is short; anything longer is not one.
 _MAX_FIELD_CHARS = 256

@@ -38,11 +38,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from batch_export import __version__
 from batch_export.errors import SyncIncomplete
 from batch_export.schema import SCHEMA_VERSION
 from batch_export.sync.layout import LAYOUT_VERSION
 from batch_export.text import printable, strict_json
+from batch_export.version import __version__
 
 __all__ = ["EXIT_INCOMPLETE", "EventLog", "OnEvent", "SyncReport", "utc_now"]
 

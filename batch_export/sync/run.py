@@ -1,7 +1,7 @@
 """The sync loop: list the account's jobs, plan, load each job into the store, report.
 
 Jobs are loaded ``jobs`` at a time (by default the connection's ``concurrency``), each
-in a thread of its own, through one shared :class:`~batch_export.client.ApiClient`: the
+in a thread of its own, through one shared :class:`~batch_export.fetch.client.ApiClient`: the
 requests in flight across all jobs stay within ``concurrency``, a 429 lowers that for every
 job, and while one job's files are written or committed the others' pages keep coming. A job
 that the listing says is finished is read without a status probe (its page 1 is its status),
@@ -34,10 +34,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from batch_export import __version__
-from batch_export.client import ApiClient
 from batch_export.connection import Connection
 from batch_export.errors import BatchExportError, InvalidInputError, ResponseShapeError
+from batch_export.fetch.client import ApiClient
 from batch_export.job import JobStatus
 from batch_export.pipeline import load_arrow_side, open_job
 from batch_export.sync.dataset import DatasetStore
@@ -47,6 +46,7 @@ from batch_export.sync.listing import ListedJob, TimeWindow, iter_account_jobs, 
 from batch_export.sync.plan import Plan, PlannedJob, plan_sync
 from batch_export.sync.report import OnEvent, SyncReport, utc_now
 from batch_export.sync.store import JobLoad, Store, open_store
+from batch_export.version import __version__
 
 __all__ = ["MAX_JOBS", "default_jobs", "sync"]
 

@@ -23,7 +23,6 @@ import re
 import threading
 from dataclasses import dataclass, field
 
-from batch_export import __version__
 from batch_export.errors import OutputError
 from batch_export.sync.destination import Destination
 from batch_export.sync.layout import (
@@ -36,6 +35,7 @@ from batch_export.sync.layout import (
     layout_document,
     token_of,
 )
+from batch_export.version import __version__
 
 __all__ = ["DatasetState"]
 

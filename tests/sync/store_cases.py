@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from batch_export import __version__
 from batch_export.export import Connection
-from batch_export.flatten import flatten_items
+from batch_export.flatten.items import flatten_items
 from batch_export.job import JobStatus
 from batch_export.schema import ITEM_SCHEMA
 from batch_export.sync import sync

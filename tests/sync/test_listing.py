@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from batch_export.client import ApiClient
 from batch_export.errors import InvalidInputError
-from batch_export.retry import RetryPolicy
+from batch_export.fetch.client import ApiClient
+from batch_export.fetch.retry import RetryPolicy
 from batch_export.sync.listing import ListedJob, iter_account_jobs, parse_when
 from tests.scripted import Answer, scripted_server
 

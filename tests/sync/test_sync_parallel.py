@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 from batch_export.connection import Connection
-from batch_export.retry import RetryPolicy
+from batch_export.fetch.retry import RetryPolicy
 from batch_export.sync import default_jobs, sync
 from batch_export.testing import Emulator, Faults
 from tests.conftest import CANARY_KEY

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 
-from batch_export.readback import read_export_table
 from batch_export.writers import REGISTRY, Writer, WriterFormat, open_writer
+from batch_export.writers.readback import read_export_table
 from tests.writers.batches import Row, golden_rows, make_batch, row_lists, write_bytes
 
 ENTRIES = {entry.name: entry for entry in REGISTRY}

@@ -2,7 +2,7 @@
 
 The API's error bodies are ``{"code", "message", "correlation_id"}`` objects, or FastAPI's
 ``{"detail": [{"loc", "msg", "type"}]}`` for a 422; gateways in front of it send HTML pages.
-Each is read on a bounded prefix (:data:`batch_export.transport.ERROR_BODY_PREFIX`), in time
+Each is read on a bounded prefix (:data:`batch_export.fetch.transport.ERROR_BODY_PREFIX`), in time
 linear in its length, and shown as a short excerpt with control characters escaped, so a
 hostile page can neither stall the export nor write to the terminal.
 
@@ -27,7 +27,7 @@ from batch_export.errors import (
     RequestRejectedError,
     TransientApiError,
 )
-from batch_export.retry import RETRY_STATUS, parse_retry_after
+from batch_export.fetch.retry import RETRY_STATUS, parse_retry_after
 from batch_export.text import printable
 
 __all__ = ["excerpt", "refusal"]

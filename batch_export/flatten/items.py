@@ -4,9 +4,9 @@ Two roads lead to the same batch. The **chunked road**, :func:`read_pages`, hand
 JSON bytes of many pages at once to pyarrow's own JSON reader, which builds the columns in
 C++ without making a Python object per value, and without holding the GIL; one call for
 megabytes of pages, rather than one per 50-item page, each with its own setup. It takes only
-pages that the scan (:mod:`batch_export.scan`) found documented, and values of the documented
-types. Any other page takes the **general road**: :func:`flatten_items` builds the batch from
-the parsed items, column by column. Both give the same rows for the pages both take (the
+pages that the scan (:mod:`batch_export.flatten.scan`) found documented, and values of the
+documented types. Any other page takes the **general road**: :func:`flatten_items` builds the
+batch from the parsed items, column by column. Both give the same rows for the pages both take (the
 tests hold them to it). :func:`read_bodies` takes consecutive pages by whichever road fits.
 
 In :func:`flatten_items`, missing optional fields become nulls; fields the schema does not
@@ -41,8 +41,8 @@ import pyarrow.json as pa_json
 
 from batch_export.batches import string_array
 from batch_export.errors import ResponseShapeError
+from batch_export.flatten.scan import ResultBody, scan_indexes
 from batch_export.job import ResultPage, decode_json
-from batch_export.scan import ResultBody, scan_indexes
 from batch_export.schema import DATA_FIELDS, ITEM_FIELDS, ITEM_SCHEMA, METADATA_FIELDS
 from batch_export.text import encode_json, shown
 
@@ -55,7 +55,7 @@ _EMPTY: dict[str, Any] = {}
 
 # What the results of a page must look like for pyarrow's reader: every documented item
 # field with its output type, nested as the API nests it. The page's other fields were
-# checked by the scan (batch_export.scan) and are skipped here.
+# checked by the scan (batch_export.flatten.scan) and are skipped here.
 _DIRECT_FIELDS = tuple(name for name in ITEM_FIELDS if name not in ("data", "metadata"))
 _ITEM_TYPE = pa.struct(
     [
@@ -92,7 +92,7 @@ PAGE_POOL: pa.MemoryPool = _page_pool()
 def read_pages(
     bodies: Sequence[bytes], job_id: str, indexes: Sequence[int]
 ) -> pa.RecordBatch | None:
-    """The items of several scanned pages (:mod:`batch_export.scan`) in one record batch.
+    """The items of several scanned pages (:mod:`batch_export.flatten.scan`) in one record batch.
 
     The pages' bodies are read in one call of pyarrow's JSON reader, one body a line (a raw
     newline in valid JSON can only be whitespace, so it becomes a space). ``indexes`` are the

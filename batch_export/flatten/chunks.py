@@ -1,17 +1,17 @@
 """Scanned pages gathered into chunks and read into Arrow a chunk at a time, in page order.
 
-The fetching threads only fetch and scan (:mod:`batch_export.scan`); reading into Arrow is
+The fetching threads only fetch and scan (:mod:`batch_export.flatten.scan`); reading into Arrow is
 done here, in the caller's thread, one chunk of pages at a time, so that eight connections
 never mean eight threads fighting over the GIL, and each read of pyarrow's JSON reader takes
 a megabyte rather than one page. The caller's writer has a thread of its own
-(:mod:`batch_export.handoff`) for jobs big enough to gain from one.
+(:mod:`batch_export.writers.handoff`) for jobs big enough to gain from one.
 
 A chunk is a megabyte: measured on a 100,000-item export, 4 MB chunks read on two threads
 were no faster than 1 MB chunks read in the caller's thread, and held 55 MB more at the peak.
 
 Example:
 
-    >>> from batch_export.scan import PageScanner
+    >>> from batch_export.flatten.scan import PageScanner
     >>> scan = PageScanner("j1", page_size=2)
     >>> pages = [scan(b'{"results": [{"input_index": %d}]}' % i, "u", i + 1) for i in range(3)]
     >>> [batch.num_rows for batch in read_in_chunks(pages)]
@@ -25,8 +25,8 @@ from collections.abc import Iterable, Iterator
 
 import pyarrow as pa
 
-from batch_export.flatten import read_bodies
-from batch_export.scan import ResultBody
+from batch_export.flatten.items import read_bodies
+from batch_export.flatten.scan import ResultBody
 
 __all__ = ["CHUNK_BYTES", "CHUNK_SECONDS", "read_in_chunks"]
 

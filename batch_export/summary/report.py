@@ -11,7 +11,7 @@ page, and none becomes a link.
 
 Example:
 
-    >>> from batch_export.summary import Summary
+    >>> from batch_export.summary.counts import Summary
     >>> page = render_report(Summary(job_id="j1", rows=2, failure_codes={"<b>": 1}))
     >>> "&lt;b&gt;" in page, "<script" in page
     (True, False)
@@ -21,14 +21,24 @@ from __future__ import annotations
 
 import html
 import os
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from batch_export.atomic import write_bytes
 
-if TYPE_CHECKING:  # the summary imports the report for its notebook display, not the reverse
-    from batch_export.summary import Summary
+__all__ = ["SummaryFigures", "render_fragment", "render_report", "write_report"]
 
-__all__ = ["render_fragment", "render_report", "write_report"]
+
+class SummaryFigures(Protocol):
+    """What the report draws: anything whose ``to_dict()`` is a summary's JSON form.
+
+    :class:`~batch_export.summary.counts.Summary` is one; the report reads its JSON form
+    rather than the class, so that the summary can show itself as a report in a notebook
+    without the two modules importing each other.
+    """
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary as the ``--summary`` file holds it."""
+
 
 _CHART_WIDTH = 640
 _LABEL_WIDTH = 210
@@ -54,10 +64,10 @@ _STYLE = """
 """
 
 
-def render_report(summary: Summary) -> str:
+def render_report(summary: SummaryFigures) -> str:
     """The whole report as one self-contained HTML document (no script, no external asset).
 
-    >>> from batch_export.summary import Summary
+    >>> from batch_export.summary.counts import Summary
     >>> render_report(Summary(job_id="j1")).startswith("<!DOCTYPE html>")
     True
     """
@@ -65,41 +75,42 @@ def render_report(summary: Summary) -> str:
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         f"<meta http-equiv='Content-Security-Policy' content=\"{_CSP}\">"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>batch-export report: job {_e(summary.job_id)}</title></head>\n"
+        f"<title>batch-export report: job {_e(summary.to_dict()['job_id'])}</title></head>\n"
         f"<body>\n{render_fragment(summary, compact=False)}\n</body></html>\n"
     )
 
 
-def render_fragment(summary: Summary, *, compact: bool = True) -> str:
+def render_fragment(summary: SummaryFigures, *, compact: bool = True) -> str:
     """The report as one ``<div>``, for a notebook; ``compact`` leaves out the URL lists.
 
-    >>> from batch_export.summary import Summary
+    >>> from batch_export.summary.counts import Summary
     >>> render_fragment(Summary(job_id="j1")).startswith("<div class='bx-report'>")
     True
     """
+    facts = summary.to_dict()
     parts = [
         "<div class='bx-report'>",
         f"<style>{_STYLE}</style>",
-        _headline(summary),
-        _cards(summary),
+        _headline(facts),
+        _cards(facts),
         "<h3>Tokens</h3>",
-        _tokens(summary),
-        _failures(summary, compact=compact),
-        _durations(summary),
-        _http(summary),
+        _tokens(facts),
+        _failures(facts, compact=compact),
+        _durations(facts),
+        _http(facts),
     ]
     if not compact:
-        parts.append(_url_list("Failed URLs", summary.failed_urls))
-        parts.append(_url_list("Invalid URLs, rejected at submission", summary.invalid_urls))
+        parts.append(_url_list("Failed URLs", facts["failed_urls"]))
+        parts.append(_url_list("Invalid URLs, rejected at submission", facts["invalid_urls"]))
     parts.append("</div>")
     return "\n".join(part for part in parts if part)
 
 
-def write_report(summary: Summary, path: str | os.PathLike[str]) -> None:
+def write_report(summary: SummaryFigures, path: str | os.PathLike[str]) -> None:
     """Write :func:`render_report` to ``path``; the file appears only when complete.
 
     >>> import tempfile, pathlib
-    >>> from batch_export.summary import Summary
+    >>> from batch_export.summary.counts import Summary
     >>> out = pathlib.Path(tempfile.mkdtemp()) / "report.html"
     >>> write_report(Summary(job_id="j1", rows=0), out)
     >>> "<title>batch-export report: job j1</title>" in out.read_text(encoding="utf-8")
@@ -122,33 +133,32 @@ def _n(value: int | float | None) -> str:
     return f"{value:,.0f}" if isinstance(value, float) else f"{value:,}"
 
 
-def _headline(summary: Summary) -> str:
-    facts = [f"{_n(summary.rows)} rows"]
-    if summary.output.get("path"):
-        facts.append(
-            f"written to {_e(summary.output['path'])} ({_e(summary.output.get('format'))})"
-        )
+def _headline(facts: dict[str, Any]) -> str:
+    said = [f"{_n(facts['rows'])} rows"]
+    output = facts["output"]
+    if output.get("path"):
+        said.append(f"written to {_e(output['path'])} ({_e(output.get('format'))})")
     for key, label in (("created_at", "created"), ("completed_at", "completed")):
-        if summary.job.get(key):
-            facts.append(f"{label} {_e(summary.job[key])}")
-    status = _e(summary.job_status or "status unknown")
+        if facts["job"].get(key):
+            said.append(f"{label} {_e(facts['job'][key])}")
+    status = _e(facts["job_status"] or "status unknown")
     return (
-        f"<h2>Job <code>{_e(summary.job_id)}</code>: {status}</h2>"
-        f"<p class='bx-sub'>{' · '.join(facts)}</p>"
+        f"<h2>Job <code>{_e(facts['job_id'])}</code>: {status}</h2>"
+        f"<p class='bx-sub'>{' · '.join(said)}</p>"
     )
 
 
-def _cards(summary: Summary) -> str:
-    counts = {status: summary.by_status.get(status, 0) for status in _STATUS_CARDS}
+def _cards(facts: dict[str, Any]) -> str:
+    counts = {status: facts["by_status"].get(status, 0) for status in _STATUS_CARDS}
     # Statuses the API may add later are shown too, never folded into another.
-    counts |= {status: n for status, n in summary.by_status.items() if status not in counts}
-    cards = [("rows", summary.rows), *counts.items(), ("invalid URLs", len(summary.invalid_urls))]
+    counts |= {status: n for status, n in facts["by_status"].items() if status not in counts}
+    cards = [("rows", facts["rows"]), *counts.items(), ("invalid URLs", len(facts["invalid_urls"]))]
     shown = "".join(f"<div class='bx-card'><b>{_n(n)}</b>{_e(label)}</div>" for label, n in cards)
     return f"<div class='bx-cards'>{shown}</div>"
 
 
-def _tokens(summary: Summary) -> str:
-    tokens = summary.tokens
+def _tokens(facts: dict[str, Any]) -> str:
+    tokens = facts["tokens"]
     rows = [
         ("charged (job total)", tokens.get("charged_total")),
         ("charged (sum of items)", tokens.get("charged_items")),
@@ -161,25 +171,25 @@ def _tokens(summary: Summary) -> str:
     return _bar_chart(rows, title="Tokens charged versus reserved", colour="#2f81f7") + note
 
 
-def _failures(summary: Summary, *, compact: bool) -> str:
-    if not summary.failure_codes:
+def _failures(facts: dict[str, Any], *, compact: bool) -> str:
+    if not facts["failure_codes"]:
         return "<h3>Failure codes</h3><p>No item failed.</p>"
-    codes = list(summary.failure_codes.items())
+    codes = list(facts["failure_codes"].items())
     rows: list[tuple[str, int | None]] = list(codes[:_MAX_BARS])
     if len(codes) > _MAX_BARS:
         rest = codes[_MAX_BARS:]
         rows.append((f"{len(rest)} other codes", sum(n for _, n in rest)))
     chart = _bar_chart(rows, title="Items per failure code", colour="#cf222e")
-    heading = f"<h3>Failure codes ({_n(summary.failed_items)} failed items)</h3>"
+    heading = f"<h3>Failure codes ({_n(facts['by_status'].get('failed', 0))} failed items)</h3>"
     if compact:
         return heading + chart
-    return heading + chart + _examples(summary)
+    return heading + chart + _examples(facts)
 
 
-def _examples(summary: Summary) -> str:
+def _examples(facts: dict[str, Any]) -> str:
     lines = ["<table><tr><th>error_code</th><th>first URL</th><th>its error_message</th></tr>"]
-    for code in list(summary.failure_codes)[: _MAX_BARS * 2]:
-        example = summary.failure_examples.get(code, {})
+    for code in list(facts["failure_codes"])[: _MAX_BARS * 2]:
+        example = facts["failure_examples"].get(code, {})
         url, message = example.get("url") or "", example.get("error_message") or ""
         lines.append(
             f"<tr><td><code>{_e(_short(code, 60))}</code></td>"
@@ -188,25 +198,25 @@ def _examples(summary: Summary) -> str:
     return "".join(lines) + "</table>"
 
 
-def _durations(summary: Summary) -> str:
-    d = summary.duration_ms
+def _durations(facts: dict[str, Any]) -> str:
+    d = facts["duration_ms"]
     figures = ""
     if d.get("max") is not None:
         figures = (
             f"<p>p50 {_n(d.get('p50'))} ms · p95 {_n(d.get('p95'))} ms · "
             f"max {_n(d.get('max'))} ms</p>"
         )
-    edges = summary.duration_histogram.get("edges_ms", [])
-    counts = summary.duration_histogram.get("counts", [])
+    edges = facts["duration_histogram"].get("edges_ms", [])
+    counts = facts["duration_histogram"].get("counts", [])
     return "<h3>Durations</h3>" + _histogram(edges, counts) + figures
 
 
-def _http(summary: Summary) -> str:
-    if not summary.http_status:
+def _http(facts: dict[str, Any]) -> str:
+    if not facts["http_status"]:
         return ""
     rows = "".join(
         f"<tr><td>{_e(status)}</td><td class='bx-num'>{_n(n)}</td></tr>"
-        for status, n in summary.http_status.items()
+        for status, n in facts["http_status"].items()
     )
     return f"<h3>Target HTTP status</h3><table><tr><th>status</th><th>items</th></tr>{rows}</table>"
 

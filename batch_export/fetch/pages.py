@@ -11,14 +11,14 @@ result.
 The fetcher knows HTTP and the API's answers, not what the pages become: the caller passes
 a ``decode(content, url, page)`` that turns a page's bytes into any object with a ``page``
 number and ``input_indexes()``. It runs in the fetching threads: the pipeline passes a scan
-that only finds each page's indexes and road (:class:`batch_export.scan.PageScanner`), and
+that only finds each page's indexes and road (:class:`batch_export.flatten.scan.PageScanner`), and
 reads pages into Arrow later, in chunks. :func:`iter_result_pages` is the same road with the
 items as parsed JSON (:class:`~batch_export.job.ResultPage`).
 
 Example (against the bundled emulator):
 
     >>> from batch_export.testing import Emulator, generate_job
-    >>> from batch_export.client import ApiClient
+    >>> from batch_export.fetch.client import ApiClient
     >>> with Emulator(jobs=[generate_job(job_id="j1", items=120)], api_key="k") as emu:
     ...     client = ApiClient(base_url=emu.base_url, api_key="k")
     ...     job = wait_for_job(client, "j1")
@@ -38,10 +38,10 @@ from dataclasses import dataclass
 from typing import Protocol, TypedDict, TypeVar, Unpack
 
 from batch_export.api import MAX_PAGE_SIZE
-from batch_export.client import ApiClient, check_job_id
 from batch_export.errors import JobNotFinishedError, ResponseShapeError
+from batch_export.fetch.client import ApiClient, check_job_id
+from batch_export.fetch.ledger import Ledger
 from batch_export.job import JobStatus, ResultPage, decode_json
-from batch_export.ledger import Ledger
 
 __all__ = [
     "MAX_PAGE_SIZE",

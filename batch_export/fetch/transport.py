@@ -1,6 +1,6 @@
 """Below the client: the connection pool, the deadline of each request, bounded reading.
 
-:class:`~batch_export.client.ApiClient` asks for pages; this module is how the bytes come,
+:class:`~batch_export.fetch.client.ApiClient` asks for pages; this module is how the bytes come,
 with every bound the server could otherwise push:
 
 - **Time.** A request (connect, headers, body, redirects) has a total deadline. Socket

@@ -2,9 +2,9 @@
 
 Every request to the API goes through :class:`ApiClient`. It translates urllib3's and the
 server's failures into the error tree (:mod:`batch_export.errors`) here and nowhere else,
-retries what may pass (:mod:`batch_export.retry`), lowers concurrency on 429
-(:mod:`batch_export.throttle`), and bounds what the server controls
-(:mod:`batch_export.transport`): a total deadline per request (``timeout``, also the bound of
+retries what may pass (:mod:`batch_export.fetch.retry`), lowers concurrency on 429
+(:mod:`batch_export.fetch.throttle`), and bounds what the server controls
+(:mod:`batch_export.fetch.transport`): a total deadline per request (``timeout``, also the bound of
 each read) and a maximum answer size, on the wire and decompressed (``max_response_bytes``,
 64 MiB by default; the CLI's ``--max-response-mb``).
 
@@ -30,7 +30,7 @@ imported only when the environment has something for them to read.
 
 Example:
 
-    >>> from batch_export.client import ApiClient
+    >>> from batch_export.fetch.client import ApiClient
     >>> client = ApiClient(base_url="http://127.0.0.1:9", api_key="k")
     >>> client
     ApiClient(base_url='http://127.0.0.1:9', api_key=<hidden>)
@@ -67,12 +67,11 @@ from batch_export.errors import (
     RequestRejectedError,
     TransientApiError,
 )
-from batch_export.job import ResultPage, decode_json
-from batch_export.refusal import refusal
-from batch_export.retry import RetryPolicy, call_with_retries
-from batch_export.secret import check_api_key, redact, scrub
-from batch_export.throttle import AdaptiveLimit
-from batch_export.transport import (
+from batch_export.fetch.refusal import refusal
+from batch_export.fetch.retry import RetryPolicy, call_with_retries
+from batch_export.fetch.secret import check_api_key, redact, scrub
+from batch_export.fetch.throttle import AdaptiveLimit
+from batch_export.fetch.transport import (
     TRANSPORT_ERRORS,
     Deadline,
     discard,
@@ -82,6 +81,7 @@ from batch_export.transport import (
     read_body,
     read_prefix,
 )
+from batch_export.job import ResultPage, decode_json
 
 __all__ = [
     "API_KEY_ENV",

@@ -3,7 +3,7 @@
 :class:`SummaryBuilder` only accumulates what passes by (record batches, then the job's final
 status); it never holds the rows. :class:`Summary` is the result: printed for people by
 :meth:`Summary.to_text`, written as JSON for machines by :meth:`Summary.to_dict`, shown in a
-notebook as a compact HTML report (:mod:`batch_export.report`), and offered as small
+notebook as a compact HTML report (:mod:`batch_export.summary.report`), and offered as small
 DataFrames by :attr:`Summary.frames`.
 
 Example:
@@ -113,8 +113,8 @@ class Summary:
         )
 
     def _repr_html_(self) -> str:
-        # Imported here: the report is only needed when a notebook asks, and imports us.
-        from batch_export.report import render_fragment
+        # Imported here: the report is only needed when a notebook asks.
+        from batch_export.summary.report import render_fragment
 
         return render_fragment(self)
 

@@ -2,7 +2,7 @@
 
 Reading a page into Arrow costs most when done one page at a time (each call of pyarrow's
 JSON reader has its own setup), so pages are read in chunks of many pages
-(:func:`batch_export.flatten.read_pages`), after the fetching. What the ledger needs before
+(:func:`batch_export.flatten.items.read_pages`), after the fetching. What the ledger needs before
 that, each page's ``input_index`` values, and what decides the road, comes from a scan of the
 bytes here, with msgspec: no Python object per value, no pyarrow (so pages are fetched while
 pyarrow is still loading).

@@ -11,7 +11,7 @@ export for hours.
 
 Example:
 
-    >>> from batch_export.retry import RetryPolicy, parse_retry_after
+    >>> from batch_export.fetch.retry import RetryPolicy, parse_retry_after
     >>> policy = RetryPolicy(attempts=3, base_delay=0.5, jitter=0.0)
     >>> policy.backoff(1), policy.backoff(2)
     (0.5, 1.0)

@@ -1,6 +1,6 @@
 """The ledger that proves a job's results whole: each ``input_index`` once, as many as counted.
 
-The fetcher (:mod:`batch_export.fetcher`) shows it every page it reads, by number and with
+The fetcher (:mod:`batch_export.fetch.pages`) shows it every page it reads, by number and with
 the page's ``input_index`` values; a page that does not fit (short, too long, an index seen
 before) is read again a few times, then fails the read with
 :class:`~batch_export.errors.IncompleteResultsError`, which names what is missing or repeated.
