@@ -1,4 +1,9 @@
-"""Facts the API sets, shared by every layer: where it lives, how the key travels, page sizes.
+"""Facts the API sets, and the defaults chosen for reaching it: declared once, for every layer.
+
+Where the API lives, how the key travels, page sizes; and the default of each connection
+option that a lower layer also needs (:class:`~batch_export.connection.Connection` declares
+the options, :class:`~batch_export.fetch.client.ApiClient` and the waiting take the same
+defaults from here).
 
 >>> DEFAULT_BASE_URL, MAX_PAGE_SIZE
 ('https://scraper.geonode.io', 50)
@@ -10,7 +15,11 @@ __all__ = [
     "API_KEY_ENV",
     "BASE_URL_ENV",
     "DEFAULT_BASE_URL",
+    "DEFAULT_CONCURRENCY",
     "DEFAULT_MAX_RESPONSE_BYTES",
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_REQUEST_TIMEOUT",
+    "DEFAULT_WAIT_TIMEOUT",
     "MAX_PAGE_SIZE",
 ]
 
@@ -23,3 +32,11 @@ MAX_PAGE_SIZE = 50
 # The largest answer accepted by default, on the wire and decompressed: a page of 50 items
 # of 20 KB of html is about 2 MB, so this leaves room without letting a server fill memory.
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 2**20
+# Requests in flight at once: eight keeps a 30 ms link busy without crowding the API.
+DEFAULT_CONCURRENCY = 8
+# Retries of a request that failed for a passing reason (the first try not counted).
+DEFAULT_MAX_RETRIES = 7
+# Seconds one request may take in all (connect, headers, body).
+DEFAULT_REQUEST_TIMEOUT = 60.0
+# Seconds to wait for a job to finish.
+DEFAULT_WAIT_TIMEOUT = 3600.0

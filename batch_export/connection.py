@@ -32,7 +32,11 @@ from batch_export.api import (
     API_KEY_ENV,
     BASE_URL_ENV,
     DEFAULT_BASE_URL,
+    DEFAULT_CONCURRENCY,
     DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_REQUEST_TIMEOUT,
+    DEFAULT_WAIT_TIMEOUT,
     MAX_PAGE_SIZE,
 )
 from batch_export.errors import InvalidInputError
@@ -89,7 +93,7 @@ class Connection:
         ),
     )
     concurrency: int = field(
-        default=8,
+        default=DEFAULT_CONCURRENCY,
         metadata=_option(
             "Requests in flight at once; lowered automatically while the API answers 429.",
             low=1,
@@ -97,7 +101,7 @@ class Connection:
         ),
     )
     max_retries: int = field(
-        default=7,
+        default=DEFAULT_MAX_RETRIES,
         metadata=_option(
             "Retries of a request that failed for a passing reason (429, 5xx, network).",
             low=0,
@@ -111,11 +115,11 @@ class Connection:
         ),
     )
     timeout: float = field(
-        default=3600.0,
+        default=DEFAULT_WAIT_TIMEOUT,
         metadata=_option("Seconds to wait for the job to finish before giving up (exit 5).", low=0),
     )
     request_timeout: float = field(
-        default=60.0,
+        default=DEFAULT_REQUEST_TIMEOUT,
         metadata=_option(
             "Seconds one API request may take in all (connect, headers, body) before it is "
             "retried.",

@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["encode_json", "printable", "shown", "strict_json"]
+__all__ = ["encode_json", "figure", "printable", "shown", "strict_json"]
 
 # C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -108,3 +108,14 @@ def _visible(char: str) -> str:
 
 def _has_format_characters(text: str) -> bool:
     return not text.isascii() and any(unicodedata.category(char) == "Cf" for char in text)
+
+
+def figure(value: float | int | None) -> str:
+    """A count or an amount for people: thousands separated, a float rounded, ``?`` unknown.
+
+    >>> figure(1234567), figure(2.5e3), figure(None)
+    ('1,234,567', '2,500', '?')
+    """
+    if value is None:
+        return "?"
+    return f"{value:,.0f}" if isinstance(value, float) else f"{value:,}"

@@ -25,9 +25,14 @@ def sample_api() -> Iterator[Emulator]:
 @pytest.fixture
 def api_env(sample_api: Emulator, monkeypatch: pytest.MonkeyPatch) -> Emulator:
     """The environment a user sets: base URL and key of the sample emulator."""
-    monkeypatch.setenv("SCRAPER_API_BASE_URL", sample_api.base_url)
+    return user_env(sample_api, monkeypatch)
+
+
+def user_env(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Emulator:
+    """Set the environment a CLI user sets (base URL and the canary key) for ``emulator``."""
+    monkeypatch.setenv("SCRAPER_API_BASE_URL", emulator.base_url)
     monkeypatch.setenv("GEONODE_SCRAPER_API_KEY", CANARY_KEY)
-    return sample_api
+    return emulator
 
 
 @pytest.fixture(autouse=True)

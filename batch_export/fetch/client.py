@@ -58,7 +58,14 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 import urllib3
 
-from batch_export.api import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, DEFAULT_MAX_RESPONSE_BYTES
+from batch_export.api import (
+    API_KEY_ENV,
+    BASE_URL_ENV,
+    DEFAULT_BASE_URL,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_REQUEST_TIMEOUT,
+)
 from batch_export.errors import (
     ApiError,
     BatchExportError,
@@ -165,8 +172,8 @@ class ApiClient:
         base_url: str | None = None,
         api_key: str | None = None,
         retry: RetryPolicy | None = None,
-        timeout: float = 60.0,
-        concurrency: int = 8,
+        timeout: float = DEFAULT_REQUEST_TIMEOUT,
+        concurrency: int = DEFAULT_CONCURRENCY,
         allow_insecure_http: bool = False,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         sleep: Callable[[float], None] = time.sleep,

@@ -37,7 +37,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol, TypedDict, TypeVar, Unpack
 
-from batch_export.api import MAX_PAGE_SIZE
+from batch_export.api import DEFAULT_CONCURRENCY, DEFAULT_WAIT_TIMEOUT, MAX_PAGE_SIZE
 from batch_export.errors import JobNotFinishedError, ResponseShapeError
 from batch_export.fetch.client import ApiClient, check_job_id
 from batch_export.fetch.ledger import Ledger
@@ -76,7 +76,7 @@ class WaitPolicy:
     """How to wait for a job: polling interval growing from ``first_interval`` to
     ``max_interval`` by ``growth``, for at most ``timeout`` seconds (None: no limit)."""
 
-    timeout: float | None = 3600.0
+    timeout: float | None = DEFAULT_WAIT_TIMEOUT
     first_interval: float = 1.0
     growth: float = 1.5
     max_interval: float = 15.0
@@ -172,7 +172,7 @@ def iter_pages(
     decode: PageDecoder[P],
     *,
     page_size: int = MAX_PAGE_SIZE,
-    concurrency: int = 8,
+    concurrency: int = DEFAULT_CONCURRENCY,
     rereads: int = 2,
     first: P | None = None,
 ) -> Iterator[P]:
@@ -193,7 +193,7 @@ def iter_result_pages(
     job: JobStatus,
     *,
     page_size: int = MAX_PAGE_SIZE,
-    concurrency: int = 8,
+    concurrency: int = DEFAULT_CONCURRENCY,
     rereads: int = 2,
 ) -> Iterator[ResultPage]:
     """Yield every page of a finished job's results in order, as parsed JSON, proven whole."""

@@ -32,6 +32,7 @@ from typing import TypeVar
 
 import tenacity
 
+from batch_export.api import DEFAULT_MAX_RETRIES
 from batch_export.errors import RetriesExhaustedError, TransientApiError
 
 __all__ = [
@@ -58,7 +59,7 @@ class RetryPolicy:
     the server sent a usable ``Retry-After``, which is honoured up to ``retry_after_cap``.
     """
 
-    attempts: int = 8
+    attempts: int = DEFAULT_MAX_RETRIES + 1
     base_delay: float = 0.5
     max_delay: float = 30.0
     jitter: float = 0.5

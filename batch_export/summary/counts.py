@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 
 from batch_export.batches import string_array
 from batch_export.job import JobStatus
-from batch_export.text import printable, strict_json
+from batch_export.text import figure, printable, strict_json
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -146,7 +146,8 @@ class Summary:
         lines.append(
             _line(
                 "tokens",
-                f"charged {_n(charged)}, items sum {_n(items)}{mismatch}, reserved {_n(reserved)}",
+                f"charged {figure(charged)}, items sum {figure(items)}{mismatch}, "
+                f"reserved {figure(reserved)}",
             )
         )
         if self.invalid_urls:
@@ -165,7 +166,8 @@ class Summary:
             lines.append(
                 _line(
                     "duration",
-                    f"p50 {_n(d['p50'])} ms, p95 {_n(d['p95'])} ms, max {_n(d['max'])} ms",
+                    f"p50 {figure(d['p50'])} ms, p95 {figure(d['p95'])} ms, "
+                    f"max {figure(d['max'])} ms",
                 )
             )
         lines.append(
@@ -369,12 +371,6 @@ def _percent(match: re.Match[str]) -> str:
 
 def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{name} {count}" for name, count in counts.items())
-
-
-def _n(value: float | int | None) -> str:
-    if value is None:
-        return "?"
-    return f"{value:,.0f}" if isinstance(value, float) else f"{value:,}"
 
 
 def _line(label: str, text: str) -> str:

@@ -24,6 +24,7 @@ import os
 from typing import Any, Protocol
 
 from batch_export.atomic import write_bytes
+from batch_export.text import figure
 
 __all__ = ["SummaryFigures", "render_fragment", "render_report", "write_report"]
 
@@ -127,14 +128,8 @@ def _short(text: str, limit: int = _TEXT_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _n(value: int | float | None) -> str:
-    if value is None:
-        return "?"
-    return f"{value:,.0f}" if isinstance(value, float) else f"{value:,}"
-
-
 def _headline(facts: dict[str, Any]) -> str:
-    said = [f"{_n(facts['rows'])} rows"]
+    said = [f"{figure(facts['rows'])} rows"]
     output = facts["output"]
     if output.get("path"):
         said.append(f"written to {_e(output['path'])} ({_e(output.get('format'))})")
@@ -153,7 +148,9 @@ def _cards(facts: dict[str, Any]) -> str:
     # Statuses the API may add later are shown too, never folded into another.
     counts |= {status: n for status, n in facts["by_status"].items() if status not in counts}
     cards = [("rows", facts["rows"]), *counts.items(), ("invalid URLs", len(facts["invalid_urls"]))]
-    shown = "".join(f"<div class='bx-card'><b>{_n(n)}</b>{_e(label)}</div>" for label, n in cards)
+    shown = "".join(
+        f"<div class='bx-card'><b>{figure(n)}</b>{_e(label)}</div>" for label, n in cards
+    )
     return f"<div class='bx-cards'>{shown}</div>"
 
 
@@ -180,7 +177,7 @@ def _failures(facts: dict[str, Any], *, compact: bool) -> str:
         rest = codes[_MAX_BARS:]
         rows.append((f"{len(rest)} other codes", sum(n for _, n in rest)))
     chart = _bar_chart(rows, title="Items per failure code", colour="#cf222e")
-    heading = f"<h3>Failure codes ({_n(facts['by_status'].get('failed', 0))} failed items)</h3>"
+    heading = f"<h3>Failure codes ({figure(facts['by_status'].get('failed', 0))} failed items)</h3>"
     if compact:
         return heading + chart
     return heading + chart + _examples(facts)
@@ -203,8 +200,8 @@ def _durations(facts: dict[str, Any]) -> str:
     figures = ""
     if d.get("max") is not None:
         figures = (
-            f"<p>p50 {_n(d.get('p50'))} ms · p95 {_n(d.get('p95'))} ms · "
-            f"max {_n(d.get('max'))} ms</p>"
+            f"<p>p50 {figure(d.get('p50'))} ms · p95 {figure(d.get('p95'))} ms · "
+            f"max {figure(d.get('max'))} ms</p>"
         )
     edges = facts["duration_histogram"].get("edges_ms", [])
     counts = facts["duration_histogram"].get("counts", [])
@@ -215,7 +212,7 @@ def _http(facts: dict[str, Any]) -> str:
     if not facts["http_status"]:
         return ""
     rows = "".join(
-        f"<tr><td>{_e(status)}</td><td class='bx-num'>{_n(n)}</td></tr>"
+        f"<tr><td>{_e(status)}</td><td class='bx-num'>{figure(n)}</td></tr>"
         for status, n in facts["http_status"].items()
     )
     return f"<h3>Target HTTP status</h3><table><tr><th>status</th><th>items</th></tr>{rows}</table>"
@@ -225,8 +222,10 @@ def _url_list(title: str, urls: list[str]) -> str:
     if not urls:
         return ""
     shown = "".join(f"<li>{_e(_short(url))}</li>" for url in urls[:_LIST_LIMIT])
-    more = f"<p>... and {_n(len(urls) - _LIST_LIMIT)} more.</p>" if len(urls) > _LIST_LIMIT else ""
-    return f"<h3>{_e(title)} ({_n(len(urls))})</h3><ul class='bx-long'>{shown}</ul>{more}"
+    more = (
+        f"<p>... and {figure(len(urls) - _LIST_LIMIT)} more.</p>" if len(urls) > _LIST_LIMIT else ""
+    )
+    return f"<h3>{_e(title)} ({figure(len(urls))})</h3><ul class='bx-long'>{shown}</ul>{more}"
 
 
 def _bar_chart(rows: list[tuple[str, int | None]], *, title: str, colour: str) -> str:
@@ -239,12 +238,12 @@ def _bar_chart(rows: list[tuple[str, int | None]], *, title: str, colour: str) -
         y = row * _ROW_HEIGHT + 2
         width = round(room * (value or 0) / top)
         marks.append(
-            f"<g><title>{_e(label)}: {_n(value)}</title>"
+            f"<g><title>{_e(label)}: {figure(value)}</title>"
             f"<text x='{_LABEL_WIDTH - 8}' y='{y + 16}' text-anchor='end'>"
             f"{_e(_short(label, 28))}</text>"
             f"<rect x='{_LABEL_WIDTH}' y='{y + 3}' width='{width}' height='{_ROW_HEIGHT - 6}' "
             f"fill='{colour}'/>"
-            f"<text x='{_LABEL_WIDTH + width + 6}' y='{y + 16}'>{_n(value)}</text></g>"
+            f"<text x='{_LABEL_WIDTH + width + 6}' y='{y + 16}'>{figure(value)}</text></g>"
         )
     return _svg(title, height, "".join(marks))
 
@@ -262,10 +261,11 @@ def _histogram(edges: list[int], counts: list[int]) -> str:
         upper = edges[position + 1] if position + 1 < len(edges) else None
         span = f"{_ms(edge)} to {_ms(upper)}" if upper is not None else f"{_ms(edge)} and up"
         above = (
-            f"<text x='{middle:.1f}' y='{base - bar - 4}' text-anchor='middle'>{_n(count)}</text>"
+            f"<text x='{middle:.1f}' y='{base - bar - 4}' text-anchor='middle'>"
+            f"{figure(count)}</text>"
         )
         marks.append(
-            f"<g><title>{_e(span)}: {_n(count)} items</title>"
+            f"<g><title>{_e(span)}: {figure(count)} items</title>"
             f"<rect x='{middle - step / 2 + 2:.1f}' y='{base - bar}' width='{step - 4:.1f}' "
             f"height='{bar}' fill='#8250df'/>"
             f"<text x='{middle:.1f}' y='{base + 16}' text-anchor='middle'>{_e(_ms(edge))}</text>"

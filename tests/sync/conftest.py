@@ -27,7 +27,7 @@ from moto.server import ThreadedMotoServer
 from batch_export.export import Connection
 from batch_export.sync import SyncReport, sync
 from batch_export.testing import Emulator, generate_account
-from tests.conftest import CANARY_KEY
+from tests.conftest import CANARY_KEY, user_env
 
 ACCOUNT_JOBS = 200
 PROCESSING = 3
@@ -80,9 +80,7 @@ def small_account() -> Iterator[Emulator]:
 @pytest.fixture
 def small_env(small_account: Emulator, monkeypatch: pytest.MonkeyPatch) -> Emulator:
     """The environment a user of the CLI sets, for the small account."""
-    monkeypatch.setenv("SCRAPER_API_BASE_URL", small_account.base_url)
-    monkeypatch.setenv("GEONODE_SCRAPER_API_KEY", CANARY_KEY)
-    return small_account
+    return user_env(small_account, monkeypatch)
 
 
 @pytest.fixture
