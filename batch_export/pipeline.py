@@ -40,9 +40,9 @@ from typing import TYPE_CHECKING, Any
 from batch_export.connection import Connection
 from batch_export.errors import JobNotFinishedError
 from batch_export.fetch.client import ApiClient, check_job_id
-from batch_export.fetch.pages import WaitPolicy, fetch_page, iter_pages, read_status
+from batch_export.fetch.pages import WaitPolicy, iter_pages, read_status
 from batch_export.flatten.scan import PageScanner, ResultBody
-from batch_export.job import JobStatus, ResultPage
+from batch_export.job import JobStatus
 from batch_export.summary.progress import Progress
 
 if TYPE_CHECKING:
@@ -203,13 +203,6 @@ def _import_all(names: tuple[str, ...]) -> None:
             return
 
 
-def _first_body(first: ResultPage, page_size: int) -> ResultBody:
-    """Page 1, read with the status: by the chunked road too, when its bytes were kept."""
-    if first.content is None:
-        return ResultBody.from_result_page(first)
-    return PageScanner(first.job.job_id, page_size=page_size)(first.content, "", 1)
-
-
 def _status(
     client: ApiClient,
     job_id: str,
@@ -217,20 +210,20 @@ def _status(
     progress: Progress,
     assume_finished: bool,
 ) -> tuple[JobStatus, ResultBody | None]:
+    # Page 1 is scanned only (its job fields checked as the general road checks them): a
+    # finished job's first answer is read once, by the decoder of every other page.
+    scanner = PageScanner(job_id, page_size=connection.page_size)
     if not assume_finished:
-        job, page = read_status(
+        return read_status(
             client,
             job_id,
+            scanner,
             wait=connection.wait,
             policy=WaitPolicy(timeout=connection.timeout),
             on_poll=progress.poll,
             first_page_size=connection.page_size,
         )
-        return job, None if page is None else _first_body(page, connection.page_size)
-    # Page 1 is scanned only (its job fields checked as the general road checks them): a
-    # finished job's first answer is not parsed twice.
-    scanner = PageScanner(job_id, page_size=connection.page_size)
-    first = fetch_page(client, job_id, scanner, page=1, page_size=connection.page_size)
+    first = client.fetch_page(job_id, page=1, page_size=connection.page_size, decode=scanner)
     assert first.job is not None  # the scanner sets it on both roads
     if not first.job.is_terminal:
         raise JobNotFinishedError(

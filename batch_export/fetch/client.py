@@ -53,7 +53,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import urllib3
@@ -225,20 +225,38 @@ class ApiClient:
             scrub(error, self._api_key)
             raise
 
-    def fetch_page(self, job_id: str, *, page: int, page_size: int) -> ResultPage:
-        """``GET /v1/batch/{job_id}?page=&page_size=``, retried, as a :class:`ResultPage`."""
+    @overload
+    def fetch_page(self, job_id: str, *, page: int, page_size: int) -> ResultPage: ...
+
+    @overload
+    def fetch_page(
+        self, job_id: str, *, page: int, page_size: int, decode: Callable[[bytes, str, int], T]
+    ) -> T: ...
+
+    def fetch_page(
+        self,
+        job_id: str,
+        *,
+        page: int,
+        page_size: int,
+        decode: Callable[[bytes, str, int], Any] | None = None,
+    ) -> Any:
+        """``GET /v1/batch/{job_id}?page=&page_size=``, retried: the one request for a job's
+        status and its result pages.
+
+        ``decode(content, url, page)`` turns the 200 body into a page object, inside each
+        attempt (the fetching threads pass the page scan); without it the page is parsed as
+        a :class:`ResultPage` that keeps its bytes.
+        """
         check_job_id(job_id)
-        content, body = self.get_decoded(
+        read = decode or result_pages(job_id, page_size=page_size)
+        return self.get_decoded(
             f"/v1/batch/{job_id}",
             {"page": page, "page_size": page_size},
-            _with_content,
+            lambda content, url: read(content, url, page),
             job_id=job_id,
             page=page,
         )
-        with self._scrubbing():
-            return ResultPage.from_response(
-                body, job_id=job_id, page=page, page_size=page_size, content=content
-            )
 
     def list_jobs(self, *, page: int, page_size: int = 50) -> dict[str, Any]:
         """``GET /v1/batch/jobs?page=&page_size=``: one page of the account's jobs."""
@@ -357,6 +375,19 @@ class ApiClient:
         raise RequestRejectedError(f"The API redirected more than {_MAX_REDIRECTS} times.", url=url)
 
 
+def result_pages(job_id: str, *, page_size: int) -> Callable[[bytes, str, int], ResultPage]:
+    """The decoder of a job's status answers as :class:`ResultPage` objects that keep their
+    bytes (the default of :meth:`ApiClient.fetch_page`)."""
+
+    def result_page(content: bytes, url: str, page: int) -> ResultPage:
+        body = decode_json(content, url)
+        return ResultPage.from_response(
+            body, job_id=job_id, page=page, page_size=page_size, content=content
+        )
+
+    return result_page
+
+
 def _headers_for(base_url: str) -> dict[str, str]:
     """The headers every request carries: with ``~/.netrc``'s login for the host, if any."""
     headers = dict(_HEADERS)
@@ -368,11 +399,6 @@ def _headers_for(base_url: str) -> dict[str, str]:
     if netrc:
         headers.update(urllib3.util.make_headers(basic_auth=":".join(netrc)))
     return headers
-
-
-def _with_content(content: bytes, url: str) -> tuple[bytes, Any]:
-    """The answer's bytes, kept beside its JSON: page 1 of a job is read into Arrow from them."""
-    return content, decode_json(content, url)
 
 
 def _header(response: urllib3.BaseHTTPResponse, name: str) -> str | None:

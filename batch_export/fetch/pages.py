@@ -39,7 +39,7 @@ from typing import Protocol, TypedDict, TypeVar, Unpack
 
 from batch_export.api import DEFAULT_CONCURRENCY, DEFAULT_WAIT_TIMEOUT, MAX_PAGE_SIZE
 from batch_export.errors import JobNotFinishedError, ResponseShapeError
-from batch_export.fetch.client import ApiClient, check_job_id
+from batch_export.fetch.client import ApiClient, result_pages
 from batch_export.fetch.ledger import Ledger
 from batch_export.job import JobStatus, ResultPage, decode_json
 
@@ -49,7 +49,6 @@ __all__ = [
     "PageDecoder",
     "WaitOptions",
     "WaitPolicy",
-    "fetch_page",
     "iter_pages",
     "iter_result_pages",
     "read_status",
@@ -58,10 +57,14 @@ __all__ = [
 
 
 class Page(Protocol):
-    """What the ledger needs of a page: its number and its items' indexes."""
+    """What the ledger needs of a page (its number and its items' indexes), and the status
+    of the job that came with it."""
 
     @property
     def page(self) -> int: ...
+
+    @property
+    def job(self) -> JobStatus | None: ...
 
     def input_indexes(self) -> list[int]: ...
 
@@ -97,13 +100,14 @@ def wait_for_job(client: ApiClient, job_id: str, **options: Unpack[WaitOptions])
 
     With ``wait=False`` an unfinished job raises :class:`JobNotFinishedError` at once.
     """
-    job, _ = read_status(client, job_id, **options)
+    job, _ = read_status(client, job_id, result_pages(job_id, page_size=1), **options)
     return job
 
 
 def read_status(
     client: ApiClient,
     job_id: str,
+    decode: PageDecoder[P],
     *,
     wait: bool = True,
     policy: WaitPolicy | None = None,
@@ -111,25 +115,25 @@ def read_status(
     clock: Callable[[], float] = time.monotonic,
     on_poll: Callable[[JobStatus], None] | None = None,
     first_page_size: int = 1,
-) -> tuple[JobStatus, ResultPage | None]:
+) -> tuple[JobStatus, P | None]:
     """:func:`wait_for_job`, also returning page 1 when the first look found the job finished.
 
-    The first look asks for ``first_page_size`` items: for a job that is finished already
-    (the common case), that answer is page 1 of its results, one round trip saved; later
-    polls ask for one item only.
+    The first look asks for ``first_page_size`` items, decoded by ``decode`` (the decoder of
+    the pages that follow): for a job that is finished already (the common case), that answer
+    is page 1 of its results, read once, one round trip saved. Later polls ask for one item
+    only, and are read for the job's status alone.
     """
     policy = policy or WaitPolicy()
     deadline = None if policy.timeout is None else clock() + policy.timeout
     interval = policy.first_interval
-    page_size = first_page_size
+    first: P | None = client.fetch_page(job_id, page=1, page_size=first_page_size, decode=decode)
     while True:
-        page = client.fetch_page(job_id, page=1, page_size=page_size)
-        job = page.job
+        job = _status_of(first) if first is not None else _poll(client, job_id)
         if on_poll is not None:
             on_poll(job)
         if job.is_terminal:
-            return job, page if page_size == first_page_size else None
-        page_size = 1
+            return job, first
+        first = None
         if not wait:
             raise JobNotFinishedError(
                 f"Job {job_id} is still {job.status} ({_progress(job)}): rerun later, "
@@ -148,22 +152,18 @@ def read_status(
         interval = min(policy.max_interval, interval * policy.growth)
 
 
+def _status_of(page: Page) -> JobStatus:
+    if page.job is None:  # a decoder's promise, kept by every decoder of the package
+        raise ResponseShapeError(f"Page {page.page} came without the job's status.")
+    return page.job
+
+
+def _poll(client: ApiClient, job_id: str) -> JobStatus:
+    return client.fetch_page(job_id, page=1, page_size=1).job
+
+
 def _progress(job: JobStatus) -> str:
     return f"{job.finished_items} of {job.total_urls if job.total_urls is not None else '?'} done"
-
-
-def fetch_page(
-    client: ApiClient, job_id: str, decode: PageDecoder[P], *, page: int, page_size: int
-) -> P:
-    """``GET /v1/batch/{job_id}?page=&page_size=``, retried, decoded by ``decode``."""
-    check_job_id(job_id)
-    return client.get_decoded(
-        f"/v1/batch/{job_id}",
-        {"page": page, "page_size": page_size},
-        lambda content, url: decode(content, url, page),
-        job_id=job_id,
-        page=page,
-    )
 
 
 def iter_pages(
@@ -183,7 +183,7 @@ def iter_pages(
     """
 
     def fetch(number: int) -> P:
-        return fetch_page(client, job.job_id, decode, page=number, page_size=page_size)
+        return client.fetch_page(job.job_id, page=number, page_size=page_size, decode=decode)
 
     yield from _proven_pages(fetch, job, page_size, concurrency, rereads, first)
 
