@@ -43,6 +43,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import random
@@ -52,6 +53,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, overload
 from urllib.parse import urlencode, urljoin, urlsplit
@@ -294,21 +296,47 @@ class ApiClient:
         :class:`TransientApiError`, as :func:`decode_json` does for JSON cut short) is asked
         for again like a dropped connection. Errors leave without the key in their text.
         """
+        return self.send("GET", path, params=params, decode=decode, job_id=job_id, page=page)
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json_body: Any = None,
+        ok: int = 200,
+        decode: Callable[[bytes, str], T] = decode_json,
+        retry: bool = True,
+        job_id: str | None = None,
+        page: int | None = None,
+    ) -> T:
+        """Any request to the API, the one road for all of them: ``method path?params``, with
+        ``json_body`` sent as JSON; an answer of status ``ok`` is decoded, any other raised.
+
+        ``retry=False`` makes one attempt: for a request that may have made something on the
+        server (``POST /v1/batch``), whether to send it again is the caller's decision.
+        Only GET follows a (same-origin) redirect.
+        """
         if not self._api_key:
             raise InvalidInputError(
                 f"No API key: pass --api-key or set {API_KEY_ENV} in the environment."
             )
         url = urljoin(self.base_url + "/", path.lstrip("/"))
+        body = None if json_body is None else json.dumps(json_body).encode("utf-8")
+        request = _Request(method, params or {}, body, ok)
 
         def attempt(number: int) -> T:
             try:
                 with self._scrubbing():
-                    return self._attempt(url, params, decode)
+                    return self._attempt(url, request, decode)
             except ApiError as error:
                 error.job_id, error.page, error.attempt = job_id, page, number
                 raise
 
         with self._scrubbing():
+            if not retry:
+                return attempt(1)
             return call_with_retries(
                 attempt,
                 policy=self.retry,
@@ -323,16 +351,16 @@ class ApiClient:
         if self._on_retry is not None:
             self._on_retry(error, delay)
 
-    def _attempt(self, url: str, params: dict[str, Any], decode: Callable[[bytes, str], T]) -> T:
+    def _attempt(self, url: str, request: _Request, decode: Callable[[bytes, str], T]) -> T:
         with self.limit.slot(), Deadline.watch(self.timeout) as deadline:
             self.stats.count_request()
-            response, url = self._send(url, params, deadline)
-            if response.status == 200:
+            response, url = self._send(url, request, deadline)
+            if response.status == request.ok:
                 limit = self.max_response_bytes
                 content = read_body(response, url, limit=limit, deadline=deadline)
             else:
                 prefix = read_prefix(response)
-        if response.status != 200:
+        if response.status != request.ok:
             if response.status == 429:
                 self.limit.throttled()
             raise refusal(
@@ -346,19 +374,24 @@ class ApiClient:
         return decode(content, url)
 
     def _send(
-        self, url: str, params: dict[str, Any], deadline: Deadline
+        self, url: str, request: _Request, deadline: Deadline
     ) -> tuple[urllib3.BaseHTTPResponse, str]:
-        """Send the GET and read the headers; the body is read by the caller, in the slot.
+        """Send the request and read the headers; the body is read by the caller, in the slot.
 
         Returns the answer and the full URL that gave it (after any same-origin redirect).
         """
         headers = {**self._headers, "X-Api-Key": self._api_key or ""}
+        params = request.params
+        if request.body is not None:
+            headers["Content-Type"] = "application/json"
         for _ in range(_MAX_REDIRECTS + 1):
+            target = url if request.method == "GET" or not params else f"{url}?{urlencode(params)}"
             try:
                 response = self._http.request(
-                    "GET",
-                    url,
-                    fields=params,
+                    request.method,
+                    target,
+                    fields=params if request.method == "GET" else None,
+                    body=request.body,
                     headers=headers,
                     timeout=urllib3.Timeout(connect=deadline.remaining(), read=self.timeout),
                     retries=False,
@@ -368,11 +401,21 @@ class ApiClient:
             except TRANSPORT_ERRORS as error:
                 raise network_error(error, url, deadline=deadline) from None
             location = _header(response, "Location")
-            if response.status not in _REDIRECTS or location is None:
+            if response.status not in _REDIRECTS or location is None or request.method != "GET":
                 return response, f"{url}?{urlencode(params)}" if params else url
             discard(response)
             url, params = _same_origin_redirect(url, location, response.status), {}
         raise RequestRejectedError(f"The API redirected more than {_MAX_REDIRECTS} times.", url=url)
+
+
+@dataclass(frozen=True)
+class _Request:
+    """What one request sends, besides its URL: its method, query, JSON body, success status."""
+
+    method: str
+    params: dict[str, Any]
+    body: bytes | None
+    ok: int
 
 
 def result_pages(job_id: str, *, page_size: int) -> Callable[[bytes, str, int], ResultPage]:
