@@ -244,10 +244,13 @@ def test_could_not_run_exit_codes(small_account: Emulator, tmp_path: Path) -> No
     assert CANARY_KEY not in rejected.output + down.output + unwritable.output
 
 
-def test_sync_is_in_the_help_and_the_readme() -> None:
+def test_sync_is_in_the_help_the_readme_and_its_page() -> None:
     result = CliRunner().invoke(main, ["--help"])
     assert re.search(r"^  sync\s+Export every finished job", result.stdout, re.M)
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme.split("## Warehouse loads (sync)", 1)[1].split("\n## ", 1)[0]
+    root = Path(__file__).resolve().parents[2]
+    section = (root / "README.md").read_text().split("## Warehouse loads (sync)", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    assert "batch-export sync --dest" in section and "(docs/sync.md)" in section
+    page = (root / "docs" / "sync.md").read_text()
     for needle in ("batch-export sync --dest", "--log-format json", "exit", "duckdb", "cron"):
-        assert needle in section.lower() or needle in section
+        assert needle in page.lower() or needle in page

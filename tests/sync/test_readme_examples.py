@@ -1,4 +1,4 @@
-"""The README's examples of reading a synced dataset and Delta tables run as written."""
+"""The sync page's examples of reading a synced dataset and Delta tables run as written."""
 
 from __future__ import annotations
 
@@ -12,14 +12,16 @@ import pytest
 from batch_export.export import Connection
 from batch_export.sync import sync
 from tests.sync.conftest import expected_rows, small_docs
-from tests.test_readme_notebook import README, python_blocks
+from tests.test_readme_notebook import python_blocks
+
+SYNC_PAGE = Path(__file__).resolve().parents[2] / "docs" / "sync.md"
 
 
 def _example(heading: str) -> str:
-    """The one Python block under the README's ``### heading``."""
-    text = README.read_text(encoding="utf-8")
-    match = re.search(rf"^### {re.escape(heading)}.*?\n(.*?)(?=^### )", text, re.M | re.S)
-    assert match is not None, f"README has no '### {heading}' section"
+    """The one Python block under docs/sync.md's ``## heading``."""
+    text = SYNC_PAGE.read_text(encoding="utf-8")
+    match = re.search(rf"^## {re.escape(heading)}.*?\n(.*?)(?=^## )", text, re.M | re.S)
+    assert match is not None, f"docs/sync.md has no '## {heading}' section"
     blocks = python_blocks(match.group(1))
     assert len(blocks) == 1
     return blocks[0]
@@ -34,7 +36,7 @@ def _run(
         source = source.replace(old, new)
     monkeypatch.chdir(where)  # the examples read warehouse/ and lake/ relative to here
     namespace: dict[str, Any] = {}
-    exec(compile(source, f"README.md, {heading}", "exec"), namespace)
+    exec(compile(source, f"docs/sync.md, {heading}", "exec"), namespace)
     return namespace
 
 
