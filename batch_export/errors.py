@@ -10,7 +10,8 @@ expected failure.
     ├── ApiError                         exit 7  the API answered something we cannot use
     │   ├── AuthenticationError          exit 3  401/403: the API key was rejected
     │   ├── JobNotFoundError             exit 4  404: no such job (or no longer kept)
-    │   ├── RequestRejectedError         exit 7  400/402/409/422 and other final refusals
+    │   ├── RequestRejectedError         exit 7  400/409/422 and other final refusals
+    │   │   └── InsufficientBalanceError exit 11 402: the account's balance is spent
     │   ├── TransientApiError            exit 7  429, 5xx, dropped or cut-short answers; retried
     │   │   └── RetriesExhaustedError    exit 7  ... until the retry policy gave up
     │   └── ResponseShapeError           exit 7  an answer that does not fit: a field missing, of
@@ -41,6 +42,7 @@ __all__ = [
     "BatchExportError",
     "IncompleteResultsError",
     "InsecureTransportError",
+    "InsufficientBalanceError",
     "InvalidInputError",
     "ItemErrorsFound",
     "JobNotFinishedError",
@@ -151,6 +153,12 @@ class JobNotFoundError(ApiError):
 
 class RequestRejectedError(ApiError):
     """A final refusal (400, 402, 409, 422, ...): retrying would not help."""
+
+
+class InsufficientBalanceError(RequestRejectedError):
+    """402: the account's balance cannot pay for the request (``scrape`` stops at once)."""
+
+    exit_code = 11
 
 
 class TransientApiError(ApiError):

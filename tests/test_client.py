@@ -7,6 +7,7 @@ import pytest
 from batch_export.errors import (
     AuthenticationError,
     InsecureTransportError,
+    InsufficientBalanceError,
     InvalidInputError,
     JobNotFoundError,
     RequestRejectedError,
@@ -127,8 +128,9 @@ def test_retry_after_is_honoured_within_bounds(header: str, sleep: float) -> Non
                 status=402,
                 body={"code": "insufficient_balance", "message": "Top up", "correlation_id": "c-3"},
             ),
-            RequestRejectedError,
-            "The API refused the request (HTTP 402: Top up; correlation id c-3).",
+            InsufficientBalanceError,
+            "The API refused the request for want of balance (HTTP 402: Top up; correlation id "
+            "c-3): top up the account, then rerun.",
         ),
         (
             Answer(status=409, body="<html><head><style>p{}</style></head><p>Conflict</p></html>"),

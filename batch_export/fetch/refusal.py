@@ -23,6 +23,7 @@ from batch_export.api import API_KEY_ENV
 from batch_export.errors import (
     ApiError,
     AuthenticationError,
+    InsufficientBalanceError,
     JobNotFoundError,
     RequestRejectedError,
     TransientApiError,
@@ -70,6 +71,12 @@ def refusal(
         return JobNotFoundError(
             f"The API has no such job ({said}): check the job id and the base URL; "
             "the provider may no longer keep old jobs.",
+            **context,
+        )
+    if status == 402:
+        return InsufficientBalanceError(
+            f"The API refused the request for want of balance ({said}): top up the account, "
+            "then rerun.",
             **context,
         )
     return RequestRejectedError(f"The API refused the request ({said}).", **context)
