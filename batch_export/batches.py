@@ -39,19 +39,22 @@ __all__ = ["BatchBuffer", "joined", "one_row", "string_array"]
 
 
 class BatchBuffer:
-    """Batches of the item schema, pending until ``rows`` rows or ``nbytes`` bytes are held."""
+    """Batches of the item schema (or of ``schema``), pending until ``rows`` rows or
+    ``nbytes`` bytes are held."""
 
-    def __init__(self, *, rows: int, nbytes: int) -> None:
+    def __init__(self, *, rows: int, nbytes: int, schema: pa.Schema = ITEM_SCHEMA) -> None:
         if rows < 1 or nbytes < 1:
             raise ValueError("rows and nbytes must be at least 1")
+        self._schema = schema
         self._limit_rows, self._limit_bytes = rows, nbytes
         self._pending: list[pa.RecordBatch] = []
         self._rows = self._bytes = 0
 
     def add(self, batch: pa.RecordBatch) -> bool:
         """Hold ``batch`` (checked against the schema); True once the buffer is full."""
-        if batch.schema != ITEM_SCHEMA:
-            raise ValueError(f"Expected a batch of ITEM_SCHEMA, got:\n{batch.schema}")
+        if batch.schema != self._schema:
+            name = "ITEM_SCHEMA" if self._schema is ITEM_SCHEMA else "the buffer's schema"
+            raise ValueError(f"Expected a batch of {name}, got:\n{batch.schema}")
         if batch.num_rows:
             self._pending.append(batch)
             self._rows += batch.num_rows
@@ -66,7 +69,7 @@ class BatchBuffer:
     def take_table(self) -> pa.Table | None:
         """The pending batches as one table, or None when nothing is pending."""
         pending = self.take()
-        return pa.Table.from_batches(pending, schema=ITEM_SCHEMA) if pending else None
+        return pa.Table.from_batches(pending, schema=self._schema) if pending else None
 
 
 def joined(

@@ -34,6 +34,8 @@ __all__ = [
     "LIST_COLUMNS",
     "METADATA_FIELDS",
     "SCHEMA_VERSION",
+    "SCRAPE_INVALID",
+    "SCRAPE_SCHEMA",
     "TOOL_VERSION_KEY",
     "export_metadata",
     "job_header",
@@ -62,6 +64,16 @@ ITEM_SCHEMA: pa.Schema = pa.schema(
 )
 
 COLUMN_NAMES: tuple[str, ...] = tuple(ITEM_SCHEMA.names)
+
+# The table of `batch-export scrape`: one row per input line, the item columns of its last
+# attempt between the line's number (from 1) and how many times it was submitted (0 for a
+# line never sent). A line that is no URL, or that the API refused as one, has the status
+# SCRAPE_INVALID with error_code INVALID_URL.
+SCRAPE_SCHEMA: pa.Schema = pa.schema(
+    [pa.field("line", pa.int64()), *ITEM_SCHEMA, pa.field("attempts", pa.int32())],
+    metadata=ITEM_SCHEMA.metadata,
+)
+SCRAPE_INVALID = "invalid"
 
 # Where each column comes from in an API item: the item itself, `data`, or `metadata`.
 ITEM_FIELDS: tuple[str, ...] = (

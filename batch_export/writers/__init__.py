@@ -75,8 +75,9 @@ class WriterFormat:
     ``writer`` is ``"module:Class"``; the class is called as ``Class(sink, **options)``.
     ``reader`` is ``"module:function"``, called as ``function(binary_file, block_size)``, that
     reads such a file back into an Arrow table (``batch-export report``, ``read_export``).
-    The options a writer may take are ``escape_formulas`` (bool) and ``metadata`` (the job's
-    header as string key-value pairs, for formats that carry it in the file).
+    The options a writer may take are ``escape_formulas`` (bool), ``metadata`` (the job's
+    header as string key-value pairs, for formats that carry it in the file) and ``schema``
+    (every writer: the schema of the batches, when not the item schema).
     """
 
     name: str
@@ -107,20 +108,21 @@ REGISTRY: tuple[WriterFormat, ...] = (
         extensions=(".parquet", ".pq"),
         writer="batch_export.writers.parquet:ParquetWriter",
         reader="batch_export.writers.parquet:read_table",
-        options=frozenset({"metadata"}),
+        options=frozenset({"metadata", "schema"}),
     ),
     WriterFormat(
         name="csv",
         extensions=(".csv",),
         writer="batch_export.writers.csv:CsvWriter",
         reader="batch_export.writers.csv:read_table",
-        options=frozenset({"escape_formulas"}),
+        options=frozenset({"escape_formulas", "schema"}),
     ),
     WriterFormat(
         name="jsonl",
         extensions=(".jsonl", ".ndjson"),
         writer="batch_export.writers.jsonl:JsonlWriter",
         reader="batch_export.writers.jsonl:read_table",
+        options=frozenset({"schema"}),
     ),
 )
 
@@ -144,13 +146,15 @@ def open_writer(
     *,
     escape_formulas: bool = False,
     metadata: Mapping[str, str] | None = None,
+    schema: pa.Schema | None = None,
 ) -> Writer:
     """A writer of format ``fmt`` (one of :data:`FORMATS`) that writes to ``sink``.
 
     ``escape_formulas`` applies to formats that take it (CSV, see
     :mod:`batch_export.writers.csv`); asking for it with another is an
     :class:`InvalidInputError`. ``metadata`` goes into formats that carry it (Parquet) and is
-    left out of the others.
+    left out of the others. ``schema`` replaces the item schema for a table that adds columns
+    to it (``batch-export scrape``'s :data:`~batch_export.schema.SCRAPE_SCHEMA`).
 
     Example:
 
@@ -160,6 +164,8 @@ def open_writer(
     """
     entry = check_options(fmt, escape_formulas=escape_formulas)
     options: dict[str, Any] = {"escape_formulas": escape_formulas, "metadata": metadata}
+    if schema is not None:
+        options["schema"] = schema
     return entry.open(sink, **options)
 
 

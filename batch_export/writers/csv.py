@@ -74,12 +74,18 @@ FORMULA_PREFIXES: tuple[str, ...] = (
 # RE2 syntax (pyarrow's): an operator after any leading blanks, or a tab, CR or NUL first.
 _FORMULA_PATTERN = r"^(?:[\t\r\x{00}]|[ \t\r\n\x{00}]*[=+\-@\x{FF1D}\x{FF0B}\x{FF0D}\x{FF20}])"
 
-_CSV_SCHEMA: pa.Schema = pa.schema(
-    [
-        pa.field(field.name, pa.string()) if field.name in LIST_COLUMNS else field
-        for field in ITEM_SCHEMA
-    ]
-)
+
+def _csv_schema(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with what CSV holds as text (lists, as JSON arrays) typed as strings."""
+    return pa.schema(
+        [
+            pa.field(field.name, pa.string()) if field.name in LIST_COLUMNS else field
+            for field in schema
+        ]
+    )
+
+
+_CSV_SCHEMA = _csv_schema(ITEM_SCHEMA)
 # "needed" quotes every text value and no number, which is exactly what keeps null ("")
 # apart from the empty string ('""'); the csv module cannot do that before Python 3.12.
 _WRITE_OPTIONS = pa_csv.WriteOptions(include_header=True, quoting_style="needed")
@@ -109,11 +115,12 @@ class CsvWriter:
         escape_formulas: bool = False,
         chunk_rows: int = CHUNK_ROWS,
         chunk_bytes: int = CHUNK_BYTES,
+        schema: pa.Schema = ITEM_SCHEMA,
     ) -> None:
         self._escape_formulas = escape_formulas
-        self._buffer = BatchBuffer(rows=chunk_rows, nbytes=chunk_bytes)
+        self._buffer = BatchBuffer(rows=chunk_rows, nbytes=chunk_bytes, schema=schema)
         self._closed = False
-        self._writer = pa_csv.CSVWriter(sink, _CSV_SCHEMA, write_options=_WRITE_OPTIONS)
+        self._writer = pa_csv.CSVWriter(sink, _csv_schema(schema), write_options=_WRITE_OPTIONS)
 
     def write(self, batch: pa.RecordBatch) -> None:
         """Append the rows of ``batch``."""
@@ -149,13 +156,14 @@ def to_csv_batch(batch: pa.RecordBatch, *, escape_formulas: bool = False) -> pa.
         ['["a","b"]']
     """
     columns = []
-    for field, column in zip(ITEM_SCHEMA, batch.columns, strict=True):
+    for field, column in zip(batch.schema, batch.columns, strict=True):
         if field.name in LIST_COLUMNS:
             column = _json_arrays(column)
         elif escape_formulas and _is_text(field.type):
             column = escape_formula_cells(column)
         columns.append(column)
-    return pa.RecordBatch.from_arrays(columns, schema=_CSV_SCHEMA)
+    schema = _CSV_SCHEMA if batch.schema.equals(ITEM_SCHEMA) else _csv_schema(batch.schema)
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
 def escape_formula_cells(column: pa.Array) -> pa.Array:

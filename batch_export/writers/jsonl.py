@@ -49,16 +49,18 @@ class JsonlWriter:
 
     format: str = "jsonl"
 
-    def __init__(self, sink: BinaryIO) -> None:
+    def __init__(self, sink: BinaryIO, *, schema: pa.Schema = ITEM_SCHEMA) -> None:
         self._sink = sink
+        self._schema = schema
         self._closed = False
 
     def write(self, batch: pa.RecordBatch) -> None:
         """Append one line per row of ``batch``."""
         if self._closed:
             raise ValueError("write() after close() on a JsonlWriter")
-        if batch.schema != ITEM_SCHEMA:
-            raise ValueError(f"Expected a batch of ITEM_SCHEMA, got:\n{batch.schema}")
+        if batch.schema != self._schema:
+            name = "ITEM_SCHEMA" if self._schema.equals(ITEM_SCHEMA) else "the writer's schema"
+            raise ValueError(f"Expected a batch of {name}, got:\n{batch.schema}")
         self._sink.write(b"".join(encode_json(row) + b"\n" for row in batch.to_pylist()))
 
     def close(self) -> None:

@@ -76,20 +76,21 @@ class ParquetWriter:
         row_group_bytes: int = ROW_GROUP_BYTES,
         compression_level: int | None = None,
         metadata: Mapping[str, str] | None = None,
+        schema: pa.Schema = ITEM_SCHEMA,
     ) -> None:
-        self._buffer = BatchBuffer(rows=row_group_rows, nbytes=row_group_bytes)
+        self._buffer = BatchBuffer(rows=row_group_rows, nbytes=row_group_bytes, schema=schema)
         self._closed = False
         # The job's header (see batch_export.schema.export_metadata) rides in the schema's
         # key-value metadata, beside the schema version, so that the file describes its job.
-        schema = ITEM_SCHEMA.with_metadata({**(ITEM_SCHEMA.metadata or {}), **(metadata or {})})
+        schema = schema.with_metadata({**(schema.metadata or {}), **(metadata or {})})
         self._stream = buffered(sink)
         self._writer = pq.ParquetWriter(
             self._stream,
             schema,
             compression="zstd",
             compression_level=compression_level,
-            use_dictionary=[n for n in ITEM_SCHEMA.names if n not in _NO_DICTIONARY],
-            write_statistics=[n for n in ITEM_SCHEMA.names if n not in _NO_STATISTICS],
+            use_dictionary=[n for n in schema.names if n not in _NO_DICTIONARY],
+            write_statistics=[n for n in schema.names if n not in _NO_STATISTICS],
         )
 
     def write(self, batch: pa.RecordBatch) -> None:
