@@ -4,8 +4,10 @@ Private to :mod:`batch_export.testing.server`, which owns the sockets. :class:`A
 the jobs (each item encoded to JSON once, so that a page is a join of bytes), the poll
 counts and the faults, and answers one :class:`Request` with one :class:`Response`.
 
-The order of checks: unknown path 404 (``not_found``), method 405, API key 401, query 422,
-unknown job 404 (``job_not_found``), then a fault if one is decided, then the answer.
+The order of checks: unknown path 404 (``not_found``), method 405, API key 401, query 422
+(see :mod:`batch_export.testing._query`), unknown job 404 (``job_not_found``), then a fault
+if one is decided, then the answer. The listing keeps the jobs its filters ask for, newest
+first, and pages them.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
-from batch_export.api import MAX_PAGE_SIZE
+from batch_export.testing._query import ListingQuery, listing_query, parse_datetime, status_query
 from batch_export.testing.faults import Fault, Faults
 from batch_export.testing.jobs import JobDoc, Stage, job_stages, validate_job
 
@@ -38,11 +40,11 @@ except ImportError:  # pragma: no cover - orjson is a dependency; the fallback i
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-DEFAULT_PAGE_SIZE = 10
 _JOBS_PATH = "/v1/batch/jobs"
 _OTHER_PATHS = (_JOBS_PATH, "/v1/batch")  # POST /v1/batch exists; it is answered 405
 _JOB_PATH = re.compile(r"/v1/batch/([^/]+)")
-_INTEGER = re.compile(r"\s*[+-]?\d+\s*")
+# Unreadable creation times sort last (oldest) in the listing.
+_OLDEST = datetime.min.replace(tzinfo=UTC)
 _SERVER_ERRORS = {
     500: ("internal_error", "Internal Server Error"),
     502: ("bad_gateway", "Bad Gateway"),
@@ -60,6 +62,7 @@ class Request:
     query: dict[str, str]
     api_key: str | None
     number: int
+    body: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -114,54 +117,9 @@ def fault_response(fault: Fault, number: int) -> Response:
     return Response(fault.status, answer.body, fault=fault.kind)
 
 
-def _int_param(query: dict[str, str], name: str, default: int, high: int | None) -> Any:
-    """The parameter's value, or the validation error (a dict) that FastAPI would give."""
-    raw = query.get(name)
-    if raw is None:
-        return default
-    loc = ["query", name]
-    if not _INTEGER.fullmatch(raw):
-        msg = "Input should be a valid integer, unable to parse string as an integer"
-        return {"type": "int_parsing", "loc": loc, "msg": msg, "input": raw}
-    value = int(raw)
-    if value < 1:
-        msg = "Input should be greater than or equal to 1"
-        return {
-            "type": "greater_than_equal",
-            "loc": loc,
-            "msg": msg,
-            "input": raw,
-            "ctx": {"ge": 1},
-        }
-    if high is not None and value > high:
-        msg = f"Input should be less than or equal to {high}"
-        return {
-            "type": "less_than_equal",
-            "loc": loc,
-            "msg": msg,
-            "input": raw,
-            "ctx": {"le": high},
-        }
-    return value
-
-
-def paging(query: dict[str, str]) -> tuple[int, int] | Response:
-    """``(page, page_size)`` from the query, or the 422 answer."""
-    page = _int_param(query, "page", 1, None)
-    size = _int_param(query, "page_size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-    errors = [value for value in (page, size) if isinstance(value, dict)]
-    if errors:
-        return Response(422, encode({"detail": errors}))
-    return page, size
-
-
-def _created_key(value: object) -> datetime:
-    """``created_at`` as a sortable time; unreadable ones sort last (oldest)."""
-    try:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        moment = datetime.min
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+def _created(value: object) -> datetime | None:
+    """``created_at`` as an aware datetime; None when it is missing or unreadable."""
+    return parse_datetime(value) if isinstance(value, str) else None
 
 
 class EncodedItems:
@@ -217,7 +175,7 @@ class ServedJob:
     stages: tuple[Stage, ...]
     prefixes: list[bytes]
     items: EncodedItems
-    created: datetime
+    created: datetime | None
     polls: int = field(default=0)
 
     @classmethod
@@ -228,10 +186,14 @@ class ServedJob:
             header = encode(stage.header)[:-1]
             prefixes.append(header + (b',"results":[' if len(header) > 1 else b'"results":['))
         items = EncodedItems(doc["results"])
-        return cls(doc["job_id"], stages, prefixes, items, _created_key(doc.get("created_at")))
+        return cls(doc["job_id"], stages, prefixes, items, _created(doc.get("created_at")))
 
     def stage_index(self, poll: int) -> int:
         return min(max(poll, 1), len(self.stages)) - 1
+
+    def listed_status(self) -> str:
+        """The job's status as its last poll saw it."""
+        return self.stages[self.stage_index(self.polls)].status
 
     def listing_entry(self) -> JobDoc:
         header = self.stages[self.stage_index(self.polls)].header
@@ -257,6 +219,8 @@ class Api:
         self._jobs: dict[str, ServedJob] = {}
         self._order: list[ServedJob] | None = None
         self._number = 0
+        # More routes (the submitting side, testing.submit), asked first: None means "not mine".
+        self.routes: list[Callable[[Request], Response | None]] = []
 
     def add_job(self, doc: JobDoc) -> None:
         served = ServedJob.from_doc(validate_job(doc, source=f"job {doc.get('job_id')!r}"))
@@ -289,6 +253,10 @@ class Api:
 
     def respond(self, request: Request) -> Response:
         """Answer one request (see the module docstring for the order of checks)."""
+        for route in self.routes:
+            answer = route(request)
+            if answer is not None:
+                return answer
         job_match = None if request.path == _JOBS_PATH else _JOB_PATH.fullmatch(request.path)
         if request.path not in _OTHER_PATHS and job_match is None:
             message = f"No route for {request.method} {request.path}"
@@ -302,24 +270,29 @@ class Api:
         ):
             message = "API key missing or invalid"
             return error(401, "unauthorized", message, request.number, retryable=False)
-        checked = paging(request.query)
-        if isinstance(checked, Response):
-            return checked
         if job_match is None:
-            return self._answer(request, None, checked)
+            listing = listing_query(request.query)
+            if isinstance(listing, list):
+                return Response(422, encode({"detail": listing}))
+            return self._answer(request, None, listing)
+        paged = status_query(request.query)
+        if isinstance(paged, list):
+            return Response(422, encode({"detail": paged}))
         with self.lock:
             job = self._jobs.get(unquote(job_match.group(1)))
         if job is None:
             message = "Batch job not found"
             return error(404, "job_not_found", message, request.number, retryable=False)
-        return self._answer(request, job, checked)
+        return self._answer(request, job, ListingQuery(*paged))
 
-    def _answer(self, request: Request, job: ServedJob | None, paged: tuple[int, int]) -> Response:
+    def _answer(self, request: Request, job: ServedJob | None, query: ListingQuery) -> Response:
         fault = self.faults.decide(request.number)
         if fault is not None and fault.kind in ("throttle", "server_error"):
             return fault_response(fault, request.number)
-        page, size = paged
-        body = self._listing(page, size) if job is None else self._status(job, page, size)
+        if job is None:
+            body = self._listing(query)
+        else:
+            body = self._status(job, query.page, query.page_size)
         if fault is None:
             return Response(200, body)
         cut = fault.cut_at(len(body))
@@ -343,13 +316,16 @@ class Api:
             chosen = job.items.run(start, end)
         return b"".join((job.prefixes[index], b",".join(chosen), b"]}"))
 
-    def _listing(self, page: int, size: int) -> bytes:
+    def _listing(self, query: ListingQuery) -> bytes:
+        page, size = query.page, query.page_size
         with self.lock:
             if self._order is None:
                 ordered = sorted(self._jobs.values(), key=lambda job: job.job_id)
-                ordered.sort(key=lambda job: job.created, reverse=True)
+                ordered.sort(key=lambda job: job.created or _OLDEST, reverse=True)
                 self._order = ordered
             order = self._order
+            if query.filtered:
+                order = [job for job in order if query.keeps(job.listed_status(), job.created)]
             entries = [job.listing_entry() for job in order[(page - 1) * size : page * size]]
         listing = {
             "jobs": entries,

@@ -17,14 +17,26 @@ JobDoc = dict[str, Any]
 
 TERMINAL_STATUSES: tuple[str, ...] = ("completed", "failed", "cancelled")
 
-_ERRORS: dict[str, tuple[int | None, str]] = {
-    "target_timeout": (None, "The target did not answer within 30 seconds."),
-    "http_403": (403, "The target answered HTTP 403 Forbidden."),
-    "http_404": (404, "The target answered HTTP 404 Not Found."),
-    "dns_resolution_failed": (None, "Could not resolve host {host}."),
-    "robots_disallowed": (None, "Fetching this URL is disallowed by {host}/robots.txt."),
-    "target_5xx": (503, "The target answered HTTP 503 Service Unavailable."),
-    "tls_handshake_failed": (None, "The TLS handshake with {host} failed."),
+# A target HTTP status (None: no answer came) and a message for each of the provider's item
+# failure codes (the SDK's ExtractionErrorCode). A code not listed gets a generic message.
+ERROR_MESSAGES: dict[str, tuple[int | None, str]] = {
+    "RATE_LIMITED": (429, "{host} answered HTTP 429 Too Many Requests."),
+    "WORK_CONCURRENCY_LIMITED": (None, "The account's work concurrency limit was reached."),
+    "WORK_CONCURRENCY_LEASE_EXPIRED": (None, "The work slot's lease expired before the page."),
+    "TEMPORARY_BLOCK": (403, "{host} blocked the request for now (HTTP 403)."),
+    "NETWORK_ERROR": (None, "Could not resolve host {host}."),
+    "CAPTCHA_CHALLENGE": (403, "{host} answered with a CAPTCHA challenge."),
+    "PERMANENT_BLOCK": (403, "{host} refuses this client (HTTP 403 Forbidden)."),
+    "INVALID_URL": (None, "The URL cannot be fetched."),
+    "INVALID_WAIT_FOR_SELECTOR": (None, "wait_for is not a valid CSS selector."),
+    "WAIT_FOR_SELECTOR_TIMEOUT": (200, "The wait_for selector did not appear in time."),
+    "UNPROCESSABLE_CONTENT": (200, "The page's content could not be converted."),
+    "AUTH_REQUIRED": (401, "{host} requires authentication (HTTP 401)."),
+    "TIMEOUT": (None, "The target did not answer within 30 seconds."),
+    "CANCELLED": (None, "The item was cancelled before it was scraped."),
+    "PAYMENT_REQUIRED": (None, "The account's balance ran out before this item."),
+    "INTERNAL_ERROR": (None, "The scraper failed on this item; it was not charged."),
+    "PROXY_ERROR": (502, "The proxy could not reach {host}."),
 }
 _INVALID_URLS = (
     "htp://quotes.toscrape.com/page/2/",
@@ -100,11 +112,11 @@ class ItemMaker:
 
     def failed(self, rng: random.Random, index: int, code: str) -> JobDoc:
         url = self.pool.page(rng, index, html=False).url
-        http_status, message = _ERRORS.get(code, (None, f"Scraping failed ({code})."))
+        http_status, message = ERROR_MESSAGES.get(code, (None, f"Scraping failed ({code})."))
         host = url.split("/", 3)[2]
         item = _item(index, url, "failed", code, message.format(host=host))
         item["data"] = None if rng.random() < 0.5 else dict.fromkeys(("markdown", "html", "links"))
-        duration = 30_000 if code == "target_timeout" else int(rng.lognormvariate(6.0, 0.6))
+        duration = 30_000 if code == "TIMEOUT" else int(rng.lognormvariate(6.0, 0.6))
         item["metadata"] = _metadata(http_status, duration, rng.randint(0, 3), 0)
         return item
 

@@ -60,8 +60,10 @@ __all__ = [
 
 JobDoc = dict[str, Any]
 
+# The provider's codes (the SDK's ExtractionErrorCode): three that resubmitting may cure, two
+# that it will not.
 DEFAULT_ERROR_CODES: tuple[str, ...] = (
-    "target_timeout", "http_403", "dns_resolution_failed", "robots_disallowed", "target_5xx"
+    "TIMEOUT", "PERMANENT_BLOCK", "NETWORK_ERROR", "RATE_LIMITED", "UNPROCESSABLE_CONTENT"
 )  # fmt: skip
 DEFAULT_CREATED_AT = "2026-05-26T10:30:00Z"
 _COUNTERS = {"completed": "completed_urls", "failed": "failed_urls", "cancelled": "cancelled_urls"}

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 import socket
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -17,6 +19,9 @@ from batch_export.testing.pytest_plugin import EmulatorFactory
 
 KEY = "test-key"
 SMALL = "9d7b2c8e-8a4b-4c10-9af3-65f4f8f6c019"
+_DATE = "datetime_from_date_parsing"
+_GE = "greater_than_equal"
+_BAD_HOUR = "2026-05-26T25:00"
 
 
 def get(emu: Emulator, path: str, *, key: str | None = KEY, **params: Any) -> requests.Response:
@@ -127,31 +132,48 @@ def test_not_found(job25: Emulator, path: str, code: str, message: str) -> None:
     assert (body["code"], body["message"], body["retryable"]) == (code, message, False)
 
 
+_PAGING_422 = [
+    ({"page": "0"}, [("page", "greater_than_equal", "0")]),
+    ({"page": "-1"}, [("page", "greater_than_equal", "-1")]),
+    ({"page": "abc"}, [("page", "int_parsing", "abc")]),
+    ({"page": "1.5"}, [("page", "int_parsing", "1.5")]),
+    ({"page": ""}, [("page", "int_parsing", "")]),
+    ({"page_size": "0"}, [("page_size", "greater_than_equal", "0")]),
+]
+
+
 @pytest.mark.parametrize(
-    ("params", "detail"),
+    ("path", "params", "detail"),
     [
-        ({"page": "0"}, [("page", "greater_than_equal", "0")]),
-        ({"page": "-1"}, [("page", "greater_than_equal", "-1")]),
-        ({"page": "abc"}, [("page", "int_parsing", "abc")]),
-        ({"page": "1.5"}, [("page", "int_parsing", "1.5")]),
-        ({"page": ""}, [("page", "int_parsing", "")]),
-        ({"page_size": "51"}, [("page_size", "less_than_equal", "51")]),
-        ({"page_size": "0"}, [("page_size", "greater_than_equal", "0")]),
+        *[("/v1/batch/j25", params, detail) for params, detail in _PAGING_422],
+        *[("/v1/batch/jobs", params, detail) for params, detail in _PAGING_422],
+        ("/v1/batch/j25", {"page_size": "51"}, [("page_size", "less_than_equal", "51")]),
+        ("/v1/batch/jobs", {"page_size": "101"}, [("page_size", "less_than_equal", "101")]),
         (
+            "/v1/batch/j25",
             {"page": "x", "page_size": "100"},
             [("page", "int_parsing", "x"), ("page_size", "less_than_equal", "100")],
         ),
+        ("/v1/batch/jobs", {"status": "done"}, [("status", "enum", "done")]),
+        ("/v1/batch/jobs", {"status": ""}, [("status", "enum", "")]),
+        ("/v1/batch/jobs", {"start_date": "yesterday"}, [("start_date", _DATE, "yesterday")]),
+        ("/v1/batch/jobs", {"end_date": "2026-13-01"}, [("end_date", _DATE, "2026-13-01")]),
+        ("/v1/batch/jobs", {"end_date": "2026-05-26T25:00"}, [("end_date", _DATE, _BAD_HOUR)]),
+        (
+            "/v1/batch/jobs",
+            {"page_size": "0", "end_date": "", "status": "Completed"},
+            [("status", "enum", "Completed"), ("end_date", _DATE, ""), ("page_size", _GE, "0")],
+        ),
     ],
 )
-def test_bad_paging_is_422(
-    job25: Emulator, params: dict[str, str], detail: list[tuple[str, str, str]]
+def test_bad_query_is_422(
+    job25: Emulator, path: str, params: dict[str, str], detail: list[tuple[str, str, str]]
 ) -> None:
-    for path in ("/v1/batch/j25", "/v1/batch/jobs"):
-        answer = get(job25, path, **params)
-        assert answer.status_code == 422
-        errors = answer.json()["detail"]
-        assert [(e["loc"][1], e["type"], e["input"]) for e in errors] == detail
-        assert all(e["loc"][0] == "query" and e["msg"].startswith("Input should") for e in errors)
+    answer = get(job25, path, **params)
+    assert answer.status_code == 422
+    errors = answer.json()["detail"]
+    assert [(e["loc"][1], e["type"], e["input"]) for e in errors] == detail
+    assert all(e["loc"][0] == "query" and e["msg"].startswith("Input should") for e in errors)
 
 
 def test_checks_come_in_order(job25: Emulator) -> None:
@@ -212,6 +234,119 @@ def test_listing_shows_processing_jobs_as_last_polled(emulator_factory: Emulator
     get(emu, "/v1/batch/p")
     assert listed() == ("completed", doc["completed_urls"], doc["completed_at"])
     assert emu.polls("p") == 4
+
+
+def _created(doc: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(doc["created_at"].replace("Z", "+00:00"))
+
+
+def _listed(emu: Emulator, **params: Any) -> tuple[list[str], list[int]]:
+    """Every job id the listing gives for ``params``, page by page, and each page's count."""
+    ids: list[str] = []
+    counts: list[int] = []
+    for page in range(1, 50):
+        body = get(emu, "/v1/batch/jobs", page=page, page_size=7, **params).json()
+        counts.append(body["page_count"])
+        if not body["jobs"]:
+            return ids, counts
+        ids += [job["job_id"] for job in body["jobs"]]
+    raise AssertionError("the listing did not end")
+
+
+@pytest.fixture(scope="module")
+def account() -> list[dict[str, Any]]:
+    return generate_account(jobs=40, processing=3, seed=5, items=(1, 3), markdown_bytes=100)
+
+
+_MIDDLE = 20  # the job (oldest first) whose created_at the date filters below are set at
+
+
+@pytest.mark.parametrize(
+    ("params", "keeps"),
+    [
+        ({}, lambda doc, at: True),
+        (
+            {"status": "completed"},
+            lambda doc, at: doc["status"] == "completed" and "emulator" not in doc,
+        ),
+        ({"status": "failed"}, lambda doc, at: doc["status"] == "failed"),
+        ({"status": "queued"}, lambda doc, at: "emulator" in doc),
+        ({"status": "processing"}, lambda doc, at: False),
+        ({"start_date": "{z}"}, lambda doc, at: _created(doc) >= at),
+        ({"end_date": "{z}"}, lambda doc, at: _created(doc) <= at),
+        ({"start_date": "{z}", "end_date": "{z}"}, lambda doc, at: _created(doc) == at),
+        ({"start_date": "{sdk}"}, lambda doc, at: _created(doc) >= at),
+        ({"end_date": "{offset}"}, lambda doc, at: _created(doc) <= at),
+        ({"start_date": "{naive}"}, lambda doc, at: _created(doc) >= at),
+        ({"end_date": "{unix}"}, lambda doc, at: _created(doc) <= at),
+        (
+            {"end_date": "{day}"},
+            lambda doc, at: _created(doc) <= at.replace(hour=0, minute=0, second=0),
+        ),
+        (
+            {"status": "completed", "start_date": "{z}"},
+            lambda doc, at: (
+                doc["status"] == "completed" and "emulator" not in doc and _created(doc) >= at
+            ),
+        ),
+    ],
+)
+def test_listing_filters(
+    emulator_factory: EmulatorFactory,
+    account: list[dict[str, Any]],
+    params: dict[str, str],
+    keeps: Any,
+) -> None:
+    """status keeps one status (as last polled); start_date / end_date keep jobs created on or
+    after / on or before them, in every form the SDK or a person may send."""
+    emu = emulator_factory(jobs=account)
+    at = _created(account[_MIDDLE])
+    forms = {
+        "z": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "sdk": at.strftime("%Y-%m-%dT%H:%M:%S.%f%z"),  # the SDK's own datetime_format
+        "offset": at.astimezone(timezone(timedelta(hours=-5, minutes=-30))).isoformat(),
+        "naive": at.replace(tzinfo=None).isoformat(),
+        "unix": str(int(at.timestamp())),
+        "day": at.date().isoformat(),
+    }
+    query = {name: value.format(**forms) for name, value in params.items()}
+    newest_first = sorted(account, key=_created, reverse=True)
+    expected = [doc["job_id"] for doc in newest_first if keeps(doc, at)]
+    ids, counts = _listed(emu, **query)
+    assert ids == expected
+    assert set(counts) == {math.ceil(len(expected) / 7)}
+    assert 0 < len(expected) < len(account) or not params or params == {"status": "processing"}
+
+
+def test_listing_status_filter_follows_the_polls(emulator_factory: EmulatorFactory) -> None:
+    emu = emulator_factory(jobs=[generate_job(job_id="p", items=4, processing_polls=2)])
+    assert _listed(emu, status="queued")[0] == ["p"]
+    get(emu, "/v1/batch/p")
+    get(emu, "/v1/batch/p")
+    assert _listed(emu, status="queued")[0] == []
+    assert _listed(emu, status="processing")[0] == ["p"]
+    get(emu, "/v1/batch/p")
+    assert _listed(emu, status="completed")[0] == ["p"]
+
+
+def test_listing_pages_of_up_to_100(emulator_factory: EmulatorFactory) -> None:
+    emu = emulator_factory(jobs=generate_account(jobs=150, processing=0, items=(1, 1)))
+    first = get(emu, "/v1/batch/jobs", page_size=100).json()
+    second = get(emu, "/v1/batch/jobs", page=2, page_size=100).json()
+    assert (len(first["jobs"]), len(second["jobs"])) == (100, 50)
+    assert first["page_count"] == second["page_count"] == 2
+    assert first["page_size"] == 100
+
+
+def test_listing_skips_jobs_without_a_readable_created_at_when_dated(
+    emulator_factory: EmulatorFactory,
+) -> None:
+    undated = generate_job(job_id="undated", items=1)
+    undated["created_at"] = None
+    emu = emulator_factory(jobs=[undated, generate_job(job_id="dated", items=1)])
+    assert _listed(emu)[0] == ["dated", "undated"]
+    assert _listed(emu, start_date="2000-01-01")[0] == ["dated"]
+    assert _listed(emu, end_date="2100-01-01")[0] == ["dated"]
 
 
 # --- processing jobs --------------------------------------------------------------------
