@@ -45,6 +45,7 @@ def export(
     escape_formulas: bool = False,
     summary_path: str | os.PathLike[str] | None = None,
     failed_urls_path: str | os.PathLike[str] | None = None,
+    failed_urls_retryable_path: str | os.PathLike[str] | None = None,
     report_path: str | os.PathLike[str] | None = None,
     fail_on_item_errors: bool = False,
     progress: Progress | None = None,
@@ -57,13 +58,15 @@ def export(
     from ``format`` or the path's extension. Connection options (``base_url``, ``api_key``,
     ``page_size``, ``concurrency``, ``max_retries``, ``wait``, ``timeout``, ...) may be given
     as keywords or as one :class:`Connection`. ``report_path`` also writes the HTML report
-    (:mod:`batch_export.summary.report`).
+    (:mod:`batch_export.summary.report`); ``failed_urls_retryable_path`` the failed URLs whose
+    failure code says resubmitting may help (:mod:`batch_export.codes`), one a line.
     """
     check_job_id(job_id)
     connection = connection or Connection(**connection_options)
     fmt = resolve_format(str(path), format)
     check_options(fmt, escape_formulas=escape_formulas)
-    for destination in (path, summary_path, failed_urls_path, report_path):
+    side_files = (summary_path, failed_urls_path, failed_urls_retryable_path, report_path)
+    for destination in (path, *side_files):
         if destination is not None:
             check_writable(destination)
     with (
@@ -76,6 +79,9 @@ def export(
         write_bytes(summary_path, summary.to_json().encode("utf-8"))
     if failed_urls_path is not None:
         write_bytes(failed_urls_path, summary.failed_urls_text().encode("utf-8"))
+    if failed_urls_retryable_path is not None:
+        retryable = summary.failed_urls_text(retryable_only=True)
+        write_bytes(failed_urls_retryable_path, retryable.encode("utf-8"))
     if report_path is not None:
         write_report(summary, report_path)
     if fail_on_item_errors and summary.failed_items:

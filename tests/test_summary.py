@@ -143,11 +143,13 @@ def test_repr_is_a_few_readable_lines() -> None:
 
 def test_frames_hold_the_counts() -> None:
     frames = _built().build(job_id="j1").frames
-    assert frames.failure_codes.to_dict("list") == {
+    assert frames.failure_codes[["error_code", "items", "share"]].to_dict("list") == {
         "error_code": ["http_403", "target_timeout"],
         "items": [2, 1],
         "share": [0.4, 0.2],
     }
+    # Neither is a code the provider names: no verdict, no meaning, kept as they came.
+    assert frames.failure_codes[["resubmit", "meaning"]].isna().all().all()
     assert frames.by_status["status"].tolist() == ["failed", "completed", "cancelled"]
     assert frames.http_status[["http_status", "items"]].to_dict("list") == {
         "http_status": [200, 403],
@@ -161,7 +163,13 @@ def test_frames_hold_the_counts() -> None:
 def test_an_empty_summary_has_empty_frames() -> None:
     frames = SummaryBuilder().build(job_id="j1").frames
     assert len(frames.failure_codes) == len(frames.by_status) == len(frames.http_status) == 0
-    assert list(frames.failure_codes.columns) == ["error_code", "items", "share"]
+    assert list(frames.failure_codes.columns) == [
+        "error_code",
+        "items",
+        "share",
+        "resubmit",
+        "meaning",
+    ]
 
 
 def test_from_dict_gives_back_the_summary() -> None:

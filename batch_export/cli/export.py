@@ -10,10 +10,10 @@ import click
 from batch_export.cli.options import (
     connection_from,
     connection_options,
-    file_option,
     format_option,
     output_option,
     quiet_option,
+    side_file_options,
 )
 from batch_export.writers import REGISTRY
 
@@ -26,18 +26,7 @@ _ESCAPING = "/".join(e.name.upper() for e in REGISTRY if "escape_formulas" in e.
 @click.argument("job_id")
 @output_option("File to write.")
 @format_option("Output format [default: from the output's extension].")
-@file_option("--summary", "summary_path", "Also write the summary as JSON to this file.")
-@file_option(
-    "--failed-urls",
-    "failed_urls_path",
-    "Write the URLs of failed items to this file, one a line, to resubmit.",
-)
-@file_option(
-    "--report",
-    "report_path",
-    "Also write an HTML report (counts, tokens, failure codes, durations) to this "
-    "file: one self-contained page that opens offline.",
-)
+@side_file_options
 @click.option(
     "--escape-formulas",
     is_flag=True,
@@ -64,6 +53,7 @@ def export_command(job_id: str, output: str, fmt: str | None, quiet: bool, **opt
         batch-export export 9d7b2c8e-8a4b-4c10-9af3-65f4f8f6c019 -o out.parquet
         batch-export export JOB_ID -o out.csv --summary summary.json
         batch-export export JOB_ID -o out.parquet --report report.html
+        batch-export export JOB_ID -o out.parquet --failed-urls-retryable again.txt
     """
     # The command owns its process, so it chooses pyarrow's allocator before pyarrow loads:
     # jemalloc gives memory back where mimalloc (pyarrow's default) kept it; 100,000 items

@@ -23,6 +23,7 @@ __all__ = [
     "format_option",
     "output_option",
     "quiet_option",
+    "side_file_options",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -90,6 +91,38 @@ def format_option(help: str) -> Callable[[F], F]:
 def file_option(flag: str, name: str, help: str) -> Callable[[F], F]:
     """An optional file to write, such as ``--summary PATH``, as the parameter ``name``."""
     return click.option(flag, name, type=click.Path(dir_okay=False), help=help)
+
+
+# The files an export may write beside its output: the flag, the keyword of
+# batch_export.export.export that it fills (the notebook's name for it), and the help.
+SIDE_FILES: tuple[tuple[str, str, str], ...] = (
+    ("--summary", "summary_path", "Also write the summary as JSON to this file."),
+    (
+        "--failed-urls",
+        "failed_urls_path",
+        "Write the URLs of failed items to this file, one a line, to resubmit.",
+    ),
+    (
+        "--failed-urls-retryable",
+        "failed_urls_retryable_path",
+        "Write only the failed URLs worth resubmitting to this file, one a line: those whose "
+        "failure code says a new attempt may succeed (RATE_LIMITED, TIMEOUT, ...; the summary "
+        "lists each code's verdict). Unknown codes are left out.",
+    ),
+    (
+        "--report",
+        "report_path",
+        "Also write an HTML report (counts, tokens, failure codes, durations) to this "
+        "file: one self-contained page that opens offline.",
+    ),
+)
+
+
+def side_file_options(function: F) -> F:
+    """Stack the options of :data:`SIDE_FILES`, in their order."""
+    for flag, name, help in reversed(SIDE_FILES):
+        function = file_option(flag, name, help)(function)
+    return function
 
 
 quiet_option = click.option(

@@ -29,7 +29,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from batch_export.batches import string_array
+from batch_export.codes import may_resubmit
 from batch_export.job import JobStatus
+from batch_export.summary.failures import code_lines, failure_notes, resubmit_counts, resubmit_text
 from batch_export.text import figure, printable, strict_json
 
 if TYPE_CHECKING:
@@ -58,6 +60,10 @@ class Summary:
     ``duration_histogram`` counts items per duration bin (``edges_ms`` are the bins' lower
     edges); ``failure_examples`` keeps, per failure code, the first failed item's ``url`` and
     ``error_message``.
+
+    ``retryable_failed_urls`` are the failed items' URLs whose failure code says resubmitting
+    may help (:mod:`batch_export.codes`); :meth:`to_dict` adds each code's meaning and verdict
+    (``failure_notes``) and the items per verdict (``resubmit``).
     """
 
     job_id: str
@@ -71,6 +77,7 @@ class Summary:
     duration_ms: dict[str, float | None] = field(default_factory=dict)
     retry_count_total: int = 0
     failed_urls: list[str] = field(default_factory=list)
+    retryable_failed_urls: list[str] = field(default_factory=list)
     duration_histogram: dict[str, list[int]] = field(default_factory=dict)
     failure_examples: dict[str, dict[str, str | None]] = field(default_factory=dict)
     job: dict[str, Any] = field(default_factory=dict)
@@ -89,7 +96,11 @@ class Summary:
 
     def to_dict(self) -> dict[str, Any]:
         """The summary as a JSON-ready dict (the ``--summary`` file)."""
-        return asdict(self)
+        facts = asdict(self)
+        # Derived from the one table of codes, for readers of the file.
+        facts["failure_notes"] = failure_notes(self.failure_codes)
+        facts["resubmit"] = resubmit_counts(self.failure_codes)
+        return facts
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Summary:
@@ -123,15 +134,18 @@ class Summary:
         (in a job's config, say) are written as null."""
         return strict_json(self.to_dict(), indent=2) + "\n"
 
-    def failed_urls_text(self) -> str:
-        """The failed items' URLs, one a line (the ``--failed-urls`` file).
+    def failed_urls_text(self, *, retryable_only: bool = False) -> str:
+        """The failed items' URLs, one a line (the ``--failed-urls`` file); with
+        ``retryable_only``, only those whose code says resubmitting may help
+        (``--failed-urls-retryable``).
 
         A URL's own control characters are percent-encoded, so that one URL stays one line.
 
         >>> Summary(job_id="j1", failed_urls=["https://a.test/x\\ny"]).failed_urls_text()
         'https://a.test/x%0Ay\\n'
         """
-        return "".join(_CONTROL.sub(_percent, url) + "\n" for url in self.failed_urls)
+        urls = self.retryable_failed_urls if retryable_only else self.failed_urls
+        return "".join(_CONTROL.sub(_percent, url) + "\n" for url in urls)
 
     def to_text(self) -> str:
         """A few aligned lines for a person at a terminal."""
@@ -139,6 +153,8 @@ class Summary:
         lines.append(_line("items", _counts(self.by_status) or "none"))
         if self.failure_codes:
             lines.append(_line("failures", _counts(self.failure_codes)))
+            lines += [_line("", line) for line in code_lines(self.failure_codes)]
+            lines.append(_line("resubmit", resubmit_text(self.failure_codes)))
         charged, items, reserved = (
             self.tokens.get(k) for k in ("charged_total", "charged_items", "reserved")
         )
@@ -201,6 +217,7 @@ class SummaryBuilder:
         self._retries = 0
         self._tokens = 0
         self._failed_urls: list[str] = []
+        self._retryable_urls: list[str] = []
 
     def add(self, batch: pa.RecordBatch) -> None:
         """Count one record batch of the item schema."""
@@ -215,8 +232,14 @@ class SummaryBuilder:
         self._tokens += _sum(batch.column("tokens_charged"))
         # A null status is not "failed": filter() drops the rows whose mask is null.
         failed = pc.equal(batch.column("status"), _FAILED)
-        urls = pc.filter(batch.column("url"), failed)
-        self._failed_urls.extend(url for url in urls.to_pylist() if url is not None)
+        urls = pc.filter(batch.column("url"), failed).to_pylist()
+        self._failed_urls.extend(url for url in urls if url is not None)
+        codes = pc.filter(batch.column("error_code"), failed).to_pylist()
+        self._retryable_urls.extend(
+            url
+            for url, code in zip(urls, codes, strict=True)
+            if url is not None and may_resubmit(code)
+        )
         self._keep_examples(batch)
 
     def _keep_examples(self, batch: pa.RecordBatch) -> None:
@@ -255,6 +278,7 @@ class SummaryBuilder:
             duration_ms=self._duration_stats(),
             retry_count_total=self._retries,
             failed_urls=list(self._failed_urls),
+            retryable_failed_urls=list(self._retryable_urls),
             duration_histogram={
                 "edges_ms": list(DURATION_BIN_EDGES_MS),
                 "counts": [int(count) for count in self._duration_bins],
@@ -276,9 +300,9 @@ class SummaryBuilder:
 class SummaryFrames:
     """A summary's counts as small DataFrames, most frequent first (pandas imported on use).
 
-    >>> summary = Summary(job_id="j1", rows=3, failure_codes={"http_403": 2, "timeout": 1})
-    >>> summary.frames.failure_codes.to_dict("records")[0]
-    {'error_code': 'http_403', 'items': 2, 'share': 0.6666666666666666}
+    >>> summary = Summary(job_id="j1", rows=3, failure_codes={"TIMEOUT": 2, "http_403": 1})
+    >>> summary.frames.failure_codes.to_dict("records")[0]["resubmit"]
+    True
     """
 
     def __init__(self, summary: Summary) -> None:
@@ -286,8 +310,16 @@ class SummaryFrames:
 
     @property
     def failure_codes(self) -> pd.DataFrame:
-        """Columns ``error_code``, ``items``, ``share`` (of all rows)."""
-        return self._frame("error_code", self._summary.failure_codes)
+        """Columns ``error_code``, ``items``, ``share`` (of all rows), and from the table of
+        codes ``resubmit`` (whether resubmitting may help) and ``meaning``; null for a code
+        the provider does not name."""
+        import pandas as pd
+
+        frame = self._frame("error_code", self._summary.failure_codes)
+        notes = failure_notes(self._summary.failure_codes).values()
+        frame["resubmit"] = pd.array([note["resubmit"] for note in notes], dtype="boolean")
+        frame["meaning"] = pd.array([note["meaning"] for note in notes], dtype="str")
+        return frame
 
     @property
     def by_status(self) -> pd.DataFrame:

@@ -24,6 +24,8 @@ import os
 from typing import Any, Protocol
 
 from batch_export.atomic import write_bytes
+from batch_export.codes import verdict
+from batch_export.summary.failures import failure_notes, resubmit_text
 from batch_export.text import figure
 
 __all__ = ["SummaryFigures", "render_fragment", "render_report", "write_report"]
@@ -96,11 +98,13 @@ def render_fragment(summary: SummaryFigures, *, compact: bool = True) -> str:
         _cards(facts),
         "<h3>Tokens</h3>",
         _tokens(facts),
-        _failures(facts, compact=compact),
+        _failures(facts),
         _durations(facts),
         _http(facts),
     ]
     if not compact:
+        # The charts first; what each code means, and an example of each, below them.
+        parts.append(_failure_details(facts))
         parts.append(_url_list("Failed URLs", facts["failed_urls"]))
         parts.append(_url_list("Invalid URLs, rejected at submission", facts["invalid_urls"]))
     parts.append("</div>")
@@ -168,7 +172,7 @@ def _tokens(facts: dict[str, Any]) -> str:
     return _bar_chart(rows, title="Tokens charged versus reserved", colour="#2f81f7") + note
 
 
-def _failures(facts: dict[str, Any], *, compact: bool) -> str:
+def _failures(facts: dict[str, Any]) -> str:
     if not facts["failure_codes"]:
         return "<h3>Failure codes</h3><p>No item failed.</p>"
     codes = list(facts["failure_codes"].items())
@@ -178,9 +182,27 @@ def _failures(facts: dict[str, Any], *, compact: bool) -> str:
         rows.append((f"{len(rest)} other codes", sum(n for _, n in rest)))
     chart = _bar_chart(rows, title="Items per failure code", colour="#cf222e")
     heading = f"<h3>Failure codes ({figure(facts['by_status'].get('failed', 0))} failed items)</h3>"
-    if compact:
-        return heading + chart
-    return heading + chart + _examples(facts)
+    resubmit = f"<p>Resubmitting {_e(resubmit_text(facts['failure_codes']))}.</p>"
+    return heading + chart + resubmit
+
+
+def _failure_details(facts: dict[str, Any]) -> str:
+    if not facts["failure_codes"]:
+        return ""
+    return "<h3>Failure codes: what they mean</h3>" + _meanings(facts) + _examples(facts)
+
+
+def _meanings(facts: dict[str, Any]) -> str:
+    """Each code's verdict and meaning, from the one table of codes."""
+    lines = ["<table><tr><th>error_code</th><th>items</th><th>resubmit?</th><th>meaning</th></tr>"]
+    for code, note in list(failure_notes(facts["failure_codes"]).items())[: _MAX_BARS * 2]:
+        meaning = note["meaning"] or "not a code the provider names; kept as it came"
+        lines.append(
+            f"<tr><td><code>{_e(_short(code, 60))}</code></td>"
+            f"<td class='bx-num'>{figure(facts['failure_codes'][code])}</td>"
+            f"<td>{_e(verdict(code))}</td><td>{_e(meaning)}</td></tr>"
+        )
+    return "".join(lines) + "</table>"
 
 
 def _examples(facts: dict[str, Any]) -> str:
