@@ -20,6 +20,7 @@ __all__ = [
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_REQUEST_TIMEOUT",
     "DEFAULT_WAIT_TIMEOUT",
+    "MAX_LIST_PAGE_SIZE",
     "MAX_PAGE_SIZE",
 ]
 
@@ -29,6 +30,8 @@ BASE_URL_ENV = "SCRAPER_API_BASE_URL"
 API_KEY_ENV = "GEONODE_SCRAPER_API_KEY"
 # `page_size` must be between 1 and 50: the most items one status answer carries.
 MAX_PAGE_SIZE = 50
+# `page_size` of the job listing (GET /v1/batch/jobs): 1 to 100, as the provider's SDK states.
+MAX_LIST_PAGE_SIZE = 100
 # The largest answer accepted by default, on the wire and decompressed: a page of 50 items
 # of 20 KB of html is about 2 MB, so this leaves room without letting a server fill memory.
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 2**20

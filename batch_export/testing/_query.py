@@ -27,12 +27,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from batch_export.api import MAX_PAGE_SIZE
+from batch_export.api import MAX_LIST_PAGE_SIZE, MAX_PAGE_SIZE
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
     "JOB_STATUSES",
-    "MAX_LIST_PAGE_SIZE",
     "ListingQuery",
     "listing_query",
     "parse_datetime",
@@ -40,8 +39,6 @@ __all__ = [
 ]
 
 DEFAULT_PAGE_SIZE = 10
-# The SDK's list_batch_jobs takes page_size up to 100; the status endpoint up to 50.
-MAX_LIST_PAGE_SIZE = 100
 JOB_STATUSES: tuple[str, ...] = ("queued", "processing", "completed", "failed", "cancelled")
 
 QueryError = dict[str, Any]

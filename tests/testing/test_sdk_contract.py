@@ -42,11 +42,10 @@ from geonode_scraper_sdk.models import (
     ProxySettings,
 )
 
-from batch_export.api import MAX_PAGE_SIZE
+from batch_export.api import MAX_LIST_PAGE_SIZE, MAX_PAGE_SIZE
 from batch_export.codes import FAILURE_CODES, SDK_VERSION
 from batch_export.testing import Emulator, Faults, generate_account, generate_job, load_jobs
 from batch_export.testing._items import ERROR_MESSAGES
-from batch_export.testing._query import MAX_LIST_PAGE_SIZE
 from batch_export.testing.jobs import DEFAULT_ERROR_CODES, job_stages
 from batch_export.testing.pytest_plugin import EmulatorFactory
 
