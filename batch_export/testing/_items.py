@@ -47,6 +47,10 @@ _INVALID_URLS = (
     "https://exa mple.com/space",
 )
 _LINKS_NULL_SHARE = 0.25
+# The two shapes an item may come in: the documentation's example (data.links and
+# metadata.retry_count) and the provider's SDK's models (neither).
+ITEM_SHAPES: tuple[str, ...] = ("documented", "sdk")
+_NOT_IN_SDK = {"data": "links", "metadata": "retry_count"}
 
 
 def plan_failures(
@@ -161,6 +165,19 @@ def batch_config(rng: random.Random, formats: Sequence[str]) -> JobDoc:
 def invalid_url(number: int) -> str:
     base = _INVALID_URLS[number % len(_INVALID_URLS)]
     return base if number < len(_INVALID_URLS) else f"{base}#{number}"
+
+
+def in_shape(results: list[JobDoc], shape: str) -> list[JobDoc]:
+    """The items in ``shape``: as made (``documented``), or without the keys the SDK lacks."""
+    if shape not in ITEM_SHAPES:
+        raise ValueError(f"item_shape must be one of {', '.join(ITEM_SHAPES)}, got {shape!r}")
+    if shape == "documented":
+        return results
+    for item in results:
+        for part, key in _NOT_IN_SDK.items():
+            if isinstance(item.get(part), dict):
+                del item[part][key]
+    return results
 
 
 def check_arguments(

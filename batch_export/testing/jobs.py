@@ -34,6 +34,7 @@ from batch_export.testing._items import (
     ItemMaker,
     batch_config,
     check_arguments,
+    in_shape,
     invalid_url,
     iso,
     make_results,
@@ -297,6 +298,7 @@ def generate_job(
     status: str = "completed",
     processing_polls: int = 0,
     created_at: str | None = None,
+    item_shape: str = "documented",
 ) -> JobDoc:
     """A realistic, consistent job document, the same for the same arguments.
 
@@ -305,6 +307,8 @@ def generate_job(
     URLs get no item. Completed items carry the ``formats`` asked for (``html_bytes=0``: HTML
     of the same page); with ``links_per_item`` > 0 about one in four has ``links`` null, the
     others up to that many links. ``processing_polls`` > 0 adds ``{"emulator": ...}``.
+    ``item_shape="sdk"`` leaves out ``data.links`` and ``metadata.retry_count``, as the
+    provider's SDK models items (``"documented"``: as the documentation's example shows them).
 
     Example:
 
@@ -322,7 +326,7 @@ def generate_job(
         seed=seed, size=min(items, 64), markdown_bytes=markdown_bytes, html_bytes=html_bytes
     )
     maker = ItemMaker(pool, frozenset(formats), links_per_item)
-    results = make_results(rng, maker, failed, cancelled_set, items)
+    results = in_shape(make_results(rng, maker, failed, cancelled_set, items), item_shape)
     created, finished = timestamps(created_at or DEFAULT_CREATED_AT, results)
     completed = items - len(failed) - len(cancelled_set)
     doc: JobDoc = {

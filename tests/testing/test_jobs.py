@@ -214,11 +214,26 @@ def test_error_codes_are_used_in_turn() -> None:
         ({"status": "processing"}, "status must be one of completed, failed, cancelled, got "),
         ({"items": 4, "cancelled": 5, "failure_rate": 0}, "cancelled=5 is more than the 4 items"),
         ({"processing_polls": -2}, "processing_polls must be 0 or more, got -2"),
+        ({"item_shape": "json"}, "item_shape must be one of documented, sdk, got 'json'"),
     ],
 )
 def test_generate_job_refuses(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match="^" + message.replace("(", r"\(").replace("[", r"\[")):
         generate_job(**kwargs)
+
+
+def test_the_sdk_shape_leaves_out_links_and_retry_count_only() -> None:
+    kwargs: dict[str, Any] = {"items": 40, "links_per_item": 3, "failure_rate": 0.3, "seed": 5}
+    documented = generate_job(**kwargs, cancelled=2)
+    sdk = generate_job(**kwargs, cancelled=2, item_shape="sdk")
+    assert {k: v for k, v in sdk.items() if k != "results"} == {
+        k: v for k, v in documented.items() if k != "results"
+    }
+    for mine, theirs in zip(sdk["results"], documented["results"], strict=True):
+        data = theirs["data"] and {k: v for k, v in theirs["data"].items() if k != "links"}
+        metadata = {k: v for k, v in theirs["metadata"].items() if k != "retry_count"}
+        assert mine == {**theirs, "data": data, "metadata": metadata}
+    assert any(item["data"] and item["data"]["links"] for item in documented["results"])
 
 
 def test_large_jobs_have_distinct_pages_of_the_asked_size() -> None:

@@ -42,6 +42,7 @@ from geonode_scraper_sdk.models import (
     ProxySettings,
 )
 
+import batch_export as bx
 from batch_export.api import MAX_LIST_PAGE_SIZE, MAX_PAGE_SIZE
 from batch_export.codes import FAILURE_CODES, SDK_VERSION
 from batch_export.testing import Emulator, Faults, generate_account, generate_job, load_jobs
@@ -59,8 +60,9 @@ def _known(model: type[pydantic.BaseModel], body: dict[str, Any], where: str) ->
     return [f"{where}.{key}" for key in body if key not in model.model_fields]
 
 
-def _unknown_keys(answer: dict[str, Any]) -> list[str]:
-    """Keys of a status answer that neither the SDK's models nor the documentation name."""
+def _unknown_keys(answer: dict[str, Any], *, documented: bool = True) -> list[str]:
+    """Keys of a status answer that neither the SDK's models nor (unless ``documented`` is
+    False) the documentation name."""
     unknown = _known(BatchStatusResponse, answer, "answer")
     config = answer.get("batch_config") or {}
     unknown += _known(BatchConfig, config, "batch_config")
@@ -69,9 +71,8 @@ def _unknown_keys(answer: dict[str, Any]) -> list[str]:
     for item in answer.get("results") or []:
         unknown += _known(BatchResultItem, item, "item")
         for part, model in (("data", ExtractionData), ("metadata", BatchItemMetadata)):
-            keys = {
-                k: v for k, v in (item.get(part) or {}).items() if k not in DOCUMENTED_EXTRAS[part]
-            }
+            extras = DOCUMENTED_EXTRAS[part] if documented else set()
+            keys = {k: v for k, v in (item.get(part) or {}).items() if k not in extras}
             unknown += _known(model, keys, f"item.{part}")
     return unknown
 
@@ -223,6 +224,30 @@ def test_the_sdks_client_reads_the_emulators_status(sdk: tuple[Emulator, BatchAp
         code.value for code in ExtractionErrorCode
     }
     assert pages[0].total_urls == 12 and pages[0].token_summary.tokens_charged_total == 6
+
+
+def test_jobs_in_the_sdks_shape_have_nothing_the_sdk_lacks(
+    emulator_factory: EmulatorFactory,
+) -> None:
+    doc = generate_job(items=30, links_per_item=2, failure_rate=0.3, item_shape="sdk", seed=6)
+    emu = emulator_factory(jobs=[doc])
+    for page in (1, 2, 3, 4):
+        answer = get(emu, f"/v1/batch/{doc['job_id']}", page=page, page_size=10)
+        check_status(answer)
+        assert _unknown_keys(answer.json(), documented=False) == []
+    other = generate_job(items=3, links_per_item=2, seed=7)  # the documentation's shape
+    answer = get(emulator_factory(jobs=[other]), f"/v1/batch/{other['job_id']}")
+    assert "item.metadata.retry_count" in _unknown_keys(answer.json(), documented=False)
+
+
+def test_a_job_in_the_sdks_shape_exports(emulator_factory: EmulatorFactory) -> None:
+    """The client meets the SDK's shape from the emulator: links and retry_count are null."""
+    doc = generate_job(items=12, links_per_item=2, failure_rate=0.25, item_shape="sdk", seed=8)
+    emu = emulator_factory(jobs=[doc])
+    frame = bx.read_job(doc["job_id"], base_url=emu.base_url, api_key=KEY, progress=False)
+    assert frame["input_index"].tolist() == list(range(12))
+    assert frame["links"].isna().all() and frame["retry_count"].isna().all()
+    assert frame["tokens_charged"].sum() == 9 and frame["extra"].isna().all()
 
 
 # --- the listing ------------------------------------------------------------------------
