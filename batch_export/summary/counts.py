@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field, fields
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -32,10 +32,8 @@ from batch_export.batches import string_array
 from batch_export.codes import may_resubmit
 from batch_export.job import JobStatus
 from batch_export.summary.failures import code_lines, failure_notes, resubmit_counts, resubmit_text
+from batch_export.summary.frames import SummaryFrames
 from batch_export.text import figure, printable, strict_json
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 __all__ = ["DURATION_BIN_EDGES_MS", "Summary", "SummaryBuilder", "SummaryFrames"]
 
@@ -295,70 +293,6 @@ class SummaryBuilder:
             return {"p50": None, "p95": None, "max": None}
         p50, p95 = pc.quantile(durations, q=[0.5, 0.95], interpolation="nearest").to_pylist()
         return {"p50": p50, "p95": p95, "max": pc.max(durations).as_py()}
-
-
-class SummaryFrames:
-    """A summary's counts as small DataFrames, most frequent first (pandas imported on use).
-
-    >>> summary = Summary(job_id="j1", rows=3, failure_codes={"TIMEOUT": 2, "http_403": 1})
-    >>> summary.frames.failure_codes.to_dict("records")[0]["resubmit"]
-    True
-    """
-
-    def __init__(self, summary: Summary) -> None:
-        self._summary = summary
-
-    @property
-    def failure_codes(self) -> pd.DataFrame:
-        """Columns ``error_code``, ``items``, ``share`` (of all rows), and from the table of
-        codes ``resubmit`` (whether resubmitting may help) and ``meaning``; null for a code
-        the provider does not name."""
-        import pandas as pd
-
-        frame = self._frame("error_code", self._summary.failure_codes)
-        notes = failure_notes(self._summary.failure_codes).values()
-        frame["resubmit"] = pd.array([note["resubmit"] for note in notes], dtype="boolean")
-        frame["meaning"] = pd.array([note["meaning"] for note in notes], dtype="str")
-        return frame
-
-    @property
-    def by_status(self) -> pd.DataFrame:
-        """Columns ``status``, ``items``, ``share`` (of all rows)."""
-        return self._frame("status", self._summary.by_status)
-
-    @property
-    def http_status(self) -> pd.DataFrame:
-        """Columns ``http_status`` (an integer), ``items``, ``share`` (of all rows)."""
-        frame = self._frame("http_status", self._summary.http_status)
-        frame["http_status"] = frame["http_status"].astype("int64")
-        return frame
-
-    @property
-    def duration_histogram(self) -> pd.DataFrame:
-        """Columns ``from_ms``, ``to_ms`` (None for the last bin), ``items``."""
-        import pandas as pd
-
-        histogram = self._summary.duration_histogram
-        edges = list(histogram.get("edges_ms", []))
-        return pd.DataFrame(
-            {
-                "from_ms": pd.array(edges, dtype="int64"),
-                "to_ms": pd.array([*edges[1:], None], dtype="Int64"),
-                "items": pd.array(histogram.get("counts", []), dtype="int64"),
-            }
-        )
-
-    def _frame(self, key: str, counts: dict[str, int]) -> pd.DataFrame:
-        import pandas as pd
-
-        rows = max(self._summary.rows, 1)
-        return pd.DataFrame(
-            {
-                key: pd.array(list(counts), dtype="str"),
-                "items": pd.array(list(counts.values()), dtype="int64"),
-                "share": pd.array([count / rows for count in counts.values()], dtype="float64"),
-            }
-        )
 
 
 def _job_figures(job: JobStatus | None) -> dict[str, Any]:
