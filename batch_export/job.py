@@ -13,9 +13,13 @@ API, or something in front of it, answered for another job); counters are intege
 and :data:`MAX_JOB_ITEMS` (the API takes at most 1,000 URLs a job; the bound is generous and
 keeps a hostile counter from costing memory), token counts at most :data:`MAX_TOKENS`; each
 documented field has its JSON type, and short texts (status, timestamps) at most
-:data:`MAX_TEXT` characters; ``batch_config`` and undocumented fields nest at most
-:data:`MAX_DEPTH` levels deep. Anything else is one :class:`ResponseShapeError` sentence
-naming the field.
+:data:`MAX_TEXT` characters; the answer nests at most :data:`MAX_DEPTH` levels of arrays and
+objects (its own object the first), checked without recursion before anything walks it.
+Anything else is one :class:`ResponseShapeError` sentence naming the field.
+
+Values are kept whole (:func:`decode_json`): integers of any size stay exact in
+``batch_config`` and ``extra``; what JSON cannot hold (``NaN``, text that is not UTF-8) is
+changed by its rule and counted in ``values_changed``, never silently.
 
 Example:
 
@@ -28,14 +32,12 @@ Example:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
-from typing import Any, TypeVar
-
-import orjson
+from typing import Any
 
 from batch_export.errors import ResponseShapeError, TransientApiError
+from batch_export.text import MAX_DEPTH, JsonTooDeep, NotJson, read_json, too_deep
 
 __all__ = [
     "COUNTERS",
@@ -45,16 +47,14 @@ __all__ = [
     "MAX_TOKENS",
     "TERMINAL_STATUSES",
     "JobStatus",
+    "JsonAnswer",
     "ResultPage",
     "decode_json",
 ]
 
-T = TypeVar("T")
-
 MAX_JOB_ITEMS = 1_000_000
 MAX_TOKENS = 2**53 - 1  # the largest integer every JSON reader keeps exact
 MAX_TEXT = 1000
-MAX_DEPTH = 64
 _SHOWN = 60
 
 TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
@@ -78,7 +78,11 @@ _TOKEN_FIELDS = frozenset({"tokens_charged_total", "tokens_reserved"})
 
 @dataclass(frozen=True, kw_only=True)
 class JobStatus:
-    """A job's status, counters, settings and token accounting at one moment."""
+    """A job's status, counters, settings and token accounting at one moment.
+
+    ``values_changed`` counts the values of the job's own fields that had to change to be
+    held (``NaN`` in ``batch_config`` became null, say): see :func:`decode_json`.
+    """
 
     job_id: str
     status: str | None
@@ -94,6 +98,7 @@ class JobStatus:
     created_at: str | None = None
     completed_at: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    values_changed: int = 0
 
     @property
     def is_terminal(self) -> bool:
@@ -101,13 +106,15 @@ class JobStatus:
         return self.status in TERMINAL_STATUSES
 
     @property
-    def expected_items(self) -> int | None:
+    def expected_items(self) -> int:
         """How many item results a finished job must have, from its counters.
 
-        The sum of the four item counters when the API sent them all, else ``total_urls``.
+        The sum of the four item counters when the API sent them all, else ``total_urls`` (the
+        accepted URLs, as the provider's SDK defines it), else the sum of the counters sent: the
+        SDK reads a counter that is missing or null as 0.
         """
         counters = (self.completed_urls, self.failed_urls, self.cancelled_urls, self.pending_urls)
-        if all(value is not None for value in counters):
+        if all(value is not None for value in counters) or self.total_urls is None:
             return sum(value or 0 for value in counters)
         return self.total_urls
 
@@ -134,13 +141,48 @@ class JobStatus:
                 job_id=job_id,
             )
         _check_job_id(body.get("job_id"), job_id)
+        _check_depth(body, job_id)
         tokens = _object(body, "token_summary", job_id) or {}
         extra = {key: value for key, value in body.items() if key not in _KNOWN_FIELDS}
-        _check_depth(extra, "extra fields", job_id)
-        config = _object(body, "batch_config", job_id)
         extra_tokens = {k: v for k, v in tokens.items() if k not in _TOKEN_FIELDS}
         if extra_tokens:
             extra["token_summary"] = extra_tokens
+        changed = sum(n for key, n in _changed(body).items() if key != "results")
+        return cls._checked(body, tokens, job_id=job_id, extra=extra, values_changed=changed)
+
+    @classmethod
+    def from_figures(cls, figures: object) -> JobStatus:
+        """A job's status from its :meth:`to_dict` figures, checked as an answer's fields are.
+
+        For figures that come back from outside (a file's ``batch_export.job`` header, a
+        frame's saved ``attrs``): a field of the wrong type, or nested past
+        :data:`MAX_DEPTH` levels, is a :class:`ResponseShapeError` naming it. Keys it does not
+        know are left out (a later version may add some).
+
+        >>> JobStatus.from_figures({"job_id": "j1", "total_urls": 2, "later": 1}).total_urls
+        2
+        """
+        if not isinstance(figures, dict) or not isinstance(figures.get("job_id"), str):
+            raise ResponseShapeError(
+                f"Expected a job's figures with a `job_id` string, got {shown(figures)}."
+            )
+        job_id = _text(figures, "job_id", "?") or ""
+        _check_depth(figures, job_id)
+        extra = _object(figures, "extra", job_id) or {}
+        changed = _count(figures, "values_changed", job_id, MAX_TOKENS) or 0
+        return cls._checked(figures, figures, job_id=job_id, extra=extra, values_changed=changed)
+
+    @classmethod
+    def _checked(
+        cls,
+        body: dict[str, Any],
+        tokens: dict[str, Any],
+        *,
+        job_id: str,
+        extra: dict[str, Any],
+        values_changed: int,
+    ) -> JobStatus:
+        """The status from ``body``'s documented fields and ``tokens``' counts, each checked."""
         return cls(
             job_id=job_id,
             status=_text(body, "status", job_id),
@@ -150,12 +192,13 @@ class JobStatus:
             cancelled_urls=_count(body, "cancelled_urls", job_id),
             pending_urls=_count(body, "pending_urls", job_id),
             invalid_urls=_urls(body.get("invalid_urls"), job_id),
-            batch_config=_check_depth(config, "batch_config", job_id),
+            batch_config=_object(body, "batch_config", job_id),
             tokens_charged_total=_count(tokens, "tokens_charged_total", job_id, MAX_TOKENS),
             tokens_reserved=_count(tokens, "tokens_reserved", job_id, MAX_TOKENS),
             created_at=_text(body, "created_at", job_id),
             completed_at=_text(body, "completed_at", job_id),
             extra=extra,
+            values_changed=values_changed,
         )
 
 
@@ -164,7 +207,8 @@ class ResultPage:
     """One page of item results, with the request that produced it.
 
     ``results`` are the raw item objects as the API sent them, in the API's order;
-    ``content`` the answer's bytes, when the caller kept them.
+    ``content`` the answer's bytes, when the caller kept them; ``values_changed`` how many
+    values of the items had to change to be held (:func:`decode_json`).
     """
 
     job: JobStatus
@@ -173,6 +217,7 @@ class ResultPage:
     results: list[dict[str, Any]]
     attempts: int = 1
     content: bytes | None = field(default=None, repr=False)
+    values_changed: int = 0
 
     @classmethod
     def from_response(
@@ -204,7 +249,16 @@ class ResultPage:
                     job_id=job_id,
                     page=page,
                 )
-        return cls(job=job, page=page, page_size=page_size, results=results, content=content)
+        if too_deep(results, level=2) is not None:  # decode_json has checked it; a dict may not
+            raise _too_deep("results", job_id=job_id, page=page)
+        return cls(
+            job=job,
+            page=page,
+            page_size=page_size,
+            results=results,
+            content=content,
+            values_changed=_changed(body).get("results", 0),
+        )
 
     def input_indexes(self) -> list[int]:
         """The ``input_index`` of each item, checked: each must be a non-negative integer."""
@@ -264,21 +318,24 @@ def _object(body: dict[str, Any], name: str, job_id: str) -> dict[str, Any] | No
     )
 
 
-def _check_depth(value: T, name: str, job_id: str) -> T:
-    """``value`` if its arrays and objects nest at most :data:`MAX_DEPTH` deep (no recursion)."""
-    stack: list[tuple[object, int]] = [(value, 0)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict | list):
-            if depth >= MAX_DEPTH:
-                raise ResponseShapeError(
-                    f"Expected the {name} of job {job_id} to nest at most {MAX_DEPTH} levels "
-                    "deep; the answer nests deeper.",
-                    job_id=job_id,
-                )
-            children = node.values() if isinstance(node, dict) else node
-            stack.extend((child, depth + 1) for child in children)
-    return value
+def _check_depth(body: dict[str, Any], job_id: str) -> None:
+    """Refuse an answer whose own fields nest past :data:`MAX_DEPTH` levels, without recursion.
+
+    The answer's object is the first level. Its ``results`` are checked where they are read:
+    by :func:`decode_json` on the general road, by the page scan's types on the chunked one.
+    """
+    where = too_deep({key: value for key, value in body.items() if key != "results"})
+    if where is not None:
+        raise _too_deep(where, job_id=job_id)
+
+
+def _too_deep(where: str | None, **context: Any) -> ResponseShapeError:
+    part = f"its `{where}`" if where else "one"
+    return ResponseShapeError(
+        f"Expected an answer nested at most {MAX_DEPTH} levels deep (arrays and objects), got "
+        f"{part} nested deeper: batch-export reads no deeper; check the base URL.",
+        **context,
+    )
 
 
 def _urls(value: object, job_id: str) -> tuple[str, ...]:
@@ -310,51 +367,49 @@ def _count(body: dict[str, Any], name: str, job_id: str, bound: int = MAX_JOB_IT
     return value
 
 
-def decode_json(content: bytes, url: str) -> Any:
-    """Parse a 200 answer's JSON ``content`` (from ``url``); JSON cut short is transient.
+class JsonAnswer(dict[str, Any]):
+    """An answer's JSON object that had values changed to be held (:func:`decode_json`).
 
-    Strict JSON only (``NaN`` and ``Infinity`` are not JSON); nesting deeper than the parsers
-    go (orjson stops at 1024 levels) is a :class:`ResponseShapeError`, never a RecursionError.
+    ``values_changed`` counts them under each top-level key: the job's fields count in
+    :attr:`JobStatus.values_changed`, the items in :attr:`ResultPage.values_changed`.
+    """
+
+    def __init__(self, value: dict[str, Any], values_changed: dict[str, int]) -> None:
+        super().__init__(value)
+        self.values_changed = values_changed
+
+
+def decode_json(content: bytes, url: str) -> Any:
+    """Parse a 200 answer's JSON ``content`` (from ``url``): integers exact, depth bounded.
+
+    Read by :func:`batch_export.text.read_json`: what JSON cannot hold (text that is not
+    UTF-8, a lone surrogate, ``NaN``, ``Infinity``, ``1e400``) is changed by its rule at once
+    and counted (an object with changes comes as a :class:`JsonAnswer`); arrays and objects
+    nested past :data:`MAX_DEPTH` levels are a :class:`ResponseShapeError`. Bytes that are not
+    JSON at all (cut short, say) are a :class:`TransientApiError`: asked for again.
 
     Example:
 
-        >>> decode_json(b'{"results": []}', "http://127.0.0.1/v1/batch/j1")
-        {'results': []}
+        >>> decode_json(b'{"results": [], "seed": 1180591620717411303424}', "http://h/v1/batch/j1")
+        {'results': [], 'seed': 1180591620717411303424}
+        >>> decode_json(b'{"batch_config": {"ratio": NaN}}', "http://h/v1/batch/j1").values_changed
+        {'batch_config': 1}
     """
     try:
-        return orjson.loads(content)
-    except orjson.JSONDecodeError:
-        pass
-    # orjson refuses invalid UTF-8 and lone surrogates, which scraped text can carry; the
-    # standard parser takes them once the bytes are made valid, and we clean what remains.
-    try:
-        return _valid_text(
-            json.loads(content.decode("utf-8", errors="replace"), parse_constant=_no_constant)
-        )
-    except RecursionError:
-        raise ResponseShapeError(
-            f"The API answered HTTP 200 with JSON nested too deep to read ({len(content)} "
-            "bytes): no status response is built so; check the base URL.",
-            url=url,
-        ) from None
-    except ValueError:
+        parsed = read_json(content)
+    except JsonTooDeep as error:
+        raise _too_deep(error.field, url=url) from None
+    except NotJson:
         raise TransientApiError(
             f"The API answered HTTP 200 with a body that is not valid JSON ({len(content)} bytes, "
             "perhaps cut short).",
             code="invalid_json",
             url=url,
         ) from None
+    if parsed.changed and isinstance(parsed.value, dict):
+        return JsonAnswer(parsed.value, parsed.changed)
+    return parsed.value
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")  # strict JSON, as orjson reads it
-
-
-def _valid_text(value: Any) -> Any:
-    if isinstance(value, str):
-        return value.encode("utf-8", errors="surrogatepass").decode("utf-8", errors="replace")
-    if isinstance(value, list):
-        return [_valid_text(v) for v in value]
-    if isinstance(value, dict):
-        return {_valid_text(k): _valid_text(v) for k, v in value.items()}
-    return value
+def _changed(body: dict[str, Any]) -> dict[str, int]:
+    return body.values_changed if isinstance(body, JsonAnswer) else {}

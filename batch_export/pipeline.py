@@ -84,6 +84,13 @@ class JobStream:
         self._client = client
         self._progress = progress
         self._builder: SummaryBuilder | None = None
+        self._items_changed = 0
+
+    @property
+    def values_changed(self) -> int:
+        """Values that had to change to be held (``NaN`` to null, text that is not UTF-8 to
+        U+FFFD; :func:`batch_export.job.decode_json`): the job's fields and the items so far."""
+        return self.job.values_changed + self._items_changed
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         from batch_export.batches import joined
@@ -93,7 +100,8 @@ class JobStream:
 
         if self._count:
             self._builder = SummaryBuilder()
-        batches = (self._advanced(batch) for batch in read_in_chunks(self._pages))
+        chunks = read_in_chunks(self._pages, on_changed=self._changed)
+        batches = (self._advanced(batch) for batch in chunks)
         for batch in joined(batches, rows=JOINED_ROWS, nbytes=JOINED_BYTES, memory_pool=PAGE_POOL):
             if self._builder is not None:
                 self._builder.add(batch)
@@ -110,7 +118,11 @@ class JobStream:
             job=self.job,
             requests=self._client.stats.to_dict(),
             output=output,
+            values_changed=self._items_changed,
         )
+
+    def _changed(self, values: int) -> None:
+        self._items_changed += values
 
     def _advanced(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         self._progress.advance(batch.num_rows)

@@ -74,8 +74,8 @@ def test_an_index_that_is_no_position_in_the_list_is_not_whole() -> None:
 
 
 def test_invalid_urls_hold_positions_too() -> None:
-    # Whether total_urls counts the invalid URLs is not documented: either way, an index up
-    # to total_urls + invalid URLs - 1 can be an item's.
+    # total_urls counts the accepted URLs only (the SDK says so): the submitted list held the
+    # invalid URLs too, so an index up to total_urls + invalid URLs - 1 can be an item's.
     items = [item(i) for i in range(11)] + [item(12)]
     invalid = {"invalid_urls": ["htp://x"]}
     assert read_all(paged("j1", items, completed_urls=12, total_urls=12, **invalid)) == [

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from batch_export.errors import ResponseShapeError, TransientApiError
-from batch_export.job import MAX_JOB_ITEMS, JobStatus, ResultPage, decode_json
+from batch_export.job import COUNTERS, MAX_JOB_ITEMS, JobStatus, ResultPage, decode_json
 from tests.scripted import item, job_body
 
 
@@ -37,10 +38,11 @@ def test_unknown_fields_are_kept_not_dropped() -> None:
     [
         ({}, 3),
         ({"pending_urls": None}, 5),  # a counter missing: fall back to total_urls
-        ({"pending_urls": None, "total_urls": None}, None),
+        ({"pending_urls": None, "total_urls": None}, 3),  # as the SDK reads them: missing is 0
+        (dict.fromkeys(("total_urls", *COUNTERS)), 0),
     ],
 )
-def test_expected_items(fields: dict[str, Any], expected: int | None) -> None:
+def test_expected_items(fields: dict[str, Any], expected: int) -> None:
     body = job_body("j1", [], completed_urls=2, failed_urls=1, total_urls=5)
     body.update(fields)
     assert JobStatus.from_response(body, job_id="j1").expected_items == expected
@@ -158,14 +160,125 @@ def test_a_bounded_counter_is_taken() -> None:
     [
         (b"[" * 100_000 + b"]" * 100_000, ResponseShapeError),
         (b'{"a": ' * 5000 + b"1" + b"}" * 5000, ResponseShapeError),
-        (b'{"total_urls": NaN}', TransientApiError),
-        (b'{"total_urls": -Infinity}', TransientApiError),
-        (b'{"x": 1' + b"0" * 5000 + b"}", TransientApiError),
+        (b'{"a": ' * 65 + b"1" + b"}" * 65, ResponseShapeError),
+        (b'{"results": [], "x": ' + b"[" * 490 + b"]" * 490 + b"}", ResponseShapeError),
+        (b'{"total_urls": 1', TransientApiError),
+        (b'{"total_urls": 1} x', TransientApiError),
+        (b"\xef\xbb\xbf{}", TransientApiError),
+        (b"", TransientApiError),
     ],
-    ids=["deep-array", "deep-object", "nan", "infinity", "int-past-4300-digits"],
+    ids=[
+        "100k-arrays",
+        "5000-objects",
+        "65-objects",
+        "490-in-a-field",
+        "cut",
+        "garbage",
+        "bom",
+        "",
+    ],
 )
-def test_json_that_python_cannot_hold_is_an_error_of_the_tree(
+def test_json_that_cannot_be_read_is_an_error_of_the_tree(
     content: bytes, error: type[Exception]
 ) -> None:
-    with pytest.raises(error):
+    with pytest.raises(error) as caught:
         decode_json(content, "http://127.0.0.1/v1/batch/j1")
+    assert "\n" not in str(caught.value) and len(str(caught.value)) < 300
+
+
+def test_nesting_is_bounded_at_64_levels_the_answer_counted() -> None:
+    def nested(levels: int) -> bytes:  # an answer whose `x` makes it `levels` deep
+        return b'{"results": [], "x": ' + b"[" * (levels - 1) + b"]" * (levels - 1) + b"}"
+
+    assert decode_json(nested(64), "u")["results"] == []
+    with pytest.raises(ResponseShapeError) as caught:
+        decode_json(nested(65), "u")
+    assert str(caught.value) == (
+        "Expected an answer nested at most 64 levels deep (arrays and objects), got its `x` "
+        "nested deeper: batch-export reads no deeper; check the base URL."
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "value", "changed"),
+    [
+        (b'{"seed": 1180591620717411303424}', {"seed": 2**70}, {}),
+        (b'{"seed": -36893488147419103232}', {"seed": -(2**65)}, {}),
+        (
+            b'{"total_urls": NaN, "r": [Infinity, -Infinity]}',
+            {"total_urls": None, "r": [None] * 2},
+            3,
+        ),
+        (b'{"r": 1e400, "s": -1e999}', {"r": None, "s": None}, 2),
+        (b'{"r": 1' + b"0" * 5000 + b"}", {"r": None}, 1),
+        (b'{"t": "a\\ud800b", "u": "\\udfff"}', {"t": "a\ufffdb", "u": "\ufffd"}, 2),
+        (b'{"t": "a\xffb\xfe", "\xc3": 1}', {"t": "a\ufffdb\ufffd", "\ufffd": 1}, 2),
+        (b'{"t": "\\ud83d\\ude00 \xef\xbf\xbd"}', {"t": "\U0001f600 \ufffd"}, {}),
+    ],
+    ids=[
+        "2**70",
+        "-2**65",
+        "nan-infinity",
+        "1e400",
+        "5001-digits",
+        "lone-surrogates",
+        "not-utf8",
+        "valid",
+    ],
+)
+def test_values_are_kept_whole_or_changed_by_their_rule_and_counted(
+    content: bytes, value: dict[str, Any], changed: int | dict[str, int]
+) -> None:
+    decoded = decode_json(content, "http://127.0.0.1/v1/batch/j1")
+    assert decoded == value
+    assert all(type(decoded[k]) is type(v) for k, v in value.items())  # 2**70 is no float
+    counted = getattr(decoded, "values_changed", {})
+    assert (sum(counted.values()) if isinstance(changed, int) else counted) == changed
+
+
+def test_changed_values_are_counted_where_they_land() -> None:
+    body = json.dumps(job_body("j1", [item(0, x="NAN_HERE")], batch_config={"r": "NAN_HERE"}))
+    content = body.replace('"NAN_HERE"', "NaN").encode()
+    page = ResultPage.from_response(decode_json(content, "u"), job_id="j1", page=1, page_size=50)
+    assert (page.job.values_changed, page.values_changed) == (1, 1)
+    assert page.job.batch_config == {"r": None} and page.results[0]["x"] is None
+    assert page.job.to_dict()["values_changed"] == 1
+
+
+def test_a_deep_page_given_as_a_dict_is_refused_too() -> None:
+    deep: Any = []
+    for _ in range(70):
+        deep = [deep]
+    with pytest.raises(ResponseShapeError, match="got its `results` nested deeper"):
+        ResultPage.from_response(
+            job_body("j1", [item(0, x=deep)]), job_id="j1", page=1, page_size=5
+        )
+    with pytest.raises(ResponseShapeError, match="got its `token_summary` nested deeper"):
+        JobStatus.from_response(job_body("j1", [], token_summary={"x": deep}), job_id="j1")
+
+
+def test_figures_come_back_as_the_same_status() -> None:
+    body = job_body("j1", [item(0)], invalid_urls=["htp://x"], batch_config={"seed": 2**70})
+    job = JobStatus.from_response(body | {"region": "eu"}, job_id="j1")
+    assert JobStatus.from_figures(json.loads(json.dumps(job.to_dict()))) == job
+
+
+@pytest.mark.parametrize(
+    ("figures", "message"),
+    [
+        ("x", "Expected a job's figures with a `job_id` string, got 'x'."),
+        ({"job_id": 5}, "Expected a job's figures with a `job_id` string, got a JSON object."),
+        ({"job_id": "j1", "total_urls": "3"}, "Expected `total_urls` to be an integer from 0"),
+        ({"job_id": "j1", "tokens_reserved": -1}, "Expected `tokens_reserved` to be an integer"),
+        ({"job_id": "j1", "extra": [1]}, "Expected `extra` to be a JSON object for job j1"),
+        ({"job_id": "j1", "values_changed": 1.5}, "Expected `values_changed` to be an integer"),
+        ({"job_id": "j1", "batch_config": {"a": [[[[]]]] * 1}}, None),
+    ],
+)
+def test_figures_that_do_not_fit_are_named(figures: object, message: str | None) -> None:
+    if message is None:
+        assert JobStatus.from_figures(figures).batch_config == {"a": [[[[]]]]}
+        return
+    with pytest.raises(ResponseShapeError) as caught:
+        JobStatus.from_figures(figures)
+    assert str(caught.value).startswith(message)

@@ -23,7 +23,6 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import pytest
 from geonode_scraper_sdk.models import BatchStatusResponse, ExtractionErrorCode
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -121,11 +120,6 @@ def answers(draw: st.DrawFn) -> dict[str, Any]:
     counters = {name: draw(counter(counts[name.split("_")[0]])) for name in COUNTERS}
     counters["pending_urls"] = draw(counter(0))
     total = draw(counter(len(statuses)))
-    if total in (ABSENT, None) and any(value in (ABSENT, None) for value in counters.values()):
-        # KNOWN GAP: an empty job without total_urls and some counter is one the SDK reads as
-        # 0 items, and the ledger refuses ("no item counters nor total_urls"); kept out until
-        # it reads them as the SDK does (see test_an_empty_job_without_counters below).
-        total = 0
     return obj(
         job_id=str(draw(st.uuids())),  # as the API's pydantic writes a UUID: lower case
         status=draw(st.sampled_from(["completed", "failed", "cancelled"])),
@@ -264,12 +258,6 @@ def test_the_sdks_own_shape_exports() -> None:
     assert created.astimezone(UTC) == datetime(2026, 5, 26, 8, 30, 0, 123456, tzinfo=UTC)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="KNOWN GAP: the SDK reads a job without total_urls and item counters as 0 items; "
-    "the ledger refuses it (no item counters nor total_urls). Remove this mark when it reads "
-    "them as the SDK does, and drop the narrowing in answers().",
-)
 def test_an_empty_job_without_counters() -> None:
     answer = {
         "job_id": "5b7c1f0e-0d3a-4c55-9f70-2a5e8c1d4b39",

@@ -5,6 +5,13 @@ the page's ``input_index`` values; a page that does not fit (short, too long, an
 before) is read again a few times, then fails the read with
 :class:`~batch_export.errors.IncompleteResultsError`, which names what is missing or repeated.
 
+:meth:`Ledger.for_job` reads a job's counters as the provider's SDK states them: ``total_urls``
+is the number of *accepted* URLs (invalid URLs are not counted), so each accepted URL is one
+item, and the submitted list, whose positions the ``input_index`` values are, held the accepted
+URLs and the invalid ones. Item counters that do not add up to ``total_urls`` are refused;
+a counter missing or null is read as the SDK reads it, 0 (an empty job without counters is
+whole when it holds no item, and not provably whole when it holds some).
+
 Example:
 
     >>> ledger = Ledger("j1", expected=3, page_size=2)
@@ -20,7 +27,8 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 
-from batch_export.errors import IncompleteResultsError
+from batch_export.errors import IncompleteResultsError, ResponseShapeError
+from batch_export.job import JobStatus
 
 __all__ = ["Ledger", "Seen"]
 
@@ -45,6 +53,26 @@ class Ledger:
         self.seen = Seen(expected)
         self.repeated: set[int] = set()
 
+    @classmethod
+    def for_job(cls, job: JobStatus, page_size: int) -> Ledger:
+        """The ledger of a finished ``job``, from its counters (see the module's docstring).
+
+        >>> job = JobStatus(job_id="j1", status="completed", total_urls=2, completed_urls=2,
+        ...                 failed_urls=0, cancelled_urls=0, pending_urls=0, invalid_urls=("x",))
+        >>> ledger = Ledger.for_job(job, page_size=50)
+        >>> ledger.expected, ledger.positions
+        (2, 3)
+        """
+        expected = job.expected_items
+        if job.total_urls is not None and job.total_urls != expected:
+            raise ResponseShapeError(
+                f"The item counters of job {job.job_id} add up to {expected}, but its "
+                f"`total_urls` says {job.total_urls} URLs were accepted: its results cannot be "
+                "proven whole; rerun later, and report the job id if it persists.",
+                job_id=job.job_id,
+            )
+        return cls(job.job_id, expected, page_size, positions=expected + len(job.invalid_urls))
+
     def expected_on(self, page: int) -> int:
         return max(0, min(self.page_size, self.expected - (page - 1) * self.page_size))
 
@@ -68,7 +96,7 @@ class Ledger:
         limit = self.positions
         outside = sorted(i for i in indexes if i < 0 or (limit is not None and i >= limit))
         if outside:
-            where = f"0 to {limit - 1}" if limit is not None else "0 or more"
+            where = "0 or more" if limit is None else f"0 to {limit - 1}" if limit else "none"
             found.append(f"input_index {_list(outside)} is not a position ({where})")
         wanted = self.expected_on(page)
         if len(indexes) != wanted:

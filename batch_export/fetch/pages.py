@@ -218,17 +218,8 @@ def _proven_pages(
     """Fetch every page with ``fetch(number)``, check each against the ledger, yield in order."""
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}")
-    expected = job.expected_items
-    if expected is None:
-        raise ResponseShapeError(
-            f"Job {job.job_id} has no item counters nor `total_urls`, so its results cannot be "
-            "proven whole.",
-            job_id=job.job_id,
-        )
-    # Positions in the submitted list: total_urls may or may not count the invalid URLs (the
-    # API does not say), so both are allowed for.
-    positions = max(job.total_urls or 0, expected) + len(job.invalid_urls)
-    ledger = Ledger(job.job_id, expected, page_size, positions=positions)
+    ledger = Ledger.for_job(job, page_size)
+    expected = ledger.expected
     page_count = max(1, math.ceil(expected / page_size))
     # The response carries no page count: a full last page means one more must be asked for.
     # When the counters say the last page is full, that one is asked for with the others,

@@ -1,7 +1,10 @@
 """What an answer other than 200 says, as one error of the tree, whatever its body holds.
 
-The API's error bodies are ``{"code", "message", "correlation_id"}`` objects, or FastAPI's
-``{"detail": [{"loc", "msg", "type"}]}`` for a 422; gateways in front of it send HTML pages.
+The API's error bodies are ``{"code", "message", "retryable", "correlation_id", "details"}``
+objects (the SDK's ``ErrorResponse``), or FastAPI's ``{"detail": [{"loc", "msg", "type"}]}``
+for a 422; gateways in front of it send HTML pages. Whether an answer is asked for again
+follows its ``retryable`` flag where it has one (:func:`batch_export.fetch.retry.is_retried`),
+else its status.
 Each is read on a bounded prefix (:data:`batch_export.fetch.transport.ERROR_BODY_PREFIX`), in time
 linear in its length, and shown as a short excerpt with control characters escaped, so a
 hostile page can neither stall the export nor write to the terminal.
@@ -11,13 +14,15 @@ Example:
     >>> error = refusal(404, b'{"message": "Batch job not found"}', "http://h/v1/batch/j1")
     >>> type(error).__name__, error.http_status
     ('JobNotFoundError', 404)
+    >>> type(refusal(503, b'{"message": "gone for good", "retryable": false}', "u")).__name__
+    'RequestRejectedError'
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from batch_export.api import API_KEY_ENV
 from batch_export.errors import (
@@ -28,7 +33,7 @@ from batch_export.errors import (
     RequestRejectedError,
     TransientApiError,
 )
-from batch_export.fetch.retry import RETRY_STATUS, parse_retry_after
+from batch_export.fetch.retry import RETRY_STATUS, is_retried, parse_retry_after
 from batch_export.text import printable
 
 __all__ = ["excerpt", "refusal"]
@@ -48,21 +53,27 @@ def refusal(
 ) -> ApiError:
     """The error for an answer of HTTP ``status`` with body ``content`` (a prefix is enough).
 
-    ``redact`` is applied to whatever the server wrote before it is cut or shown.
+    ``redact`` is applied to whatever the server wrote before it is cut or shown. An answer
+    that may pass is a :class:`TransientApiError`, which the client asks for again.
     """
-    code, message, correlation_id = _error_fields(content, redact)
-    said = f"HTTP {status}: {message}" + (
-        f"; correlation id {correlation_id}" if correlation_id else ""
+    body = _error_fields(content, redact)
+    said = f"HTTP {status}: {body.message}" + (
+        f"; correlation id {body.correlation_id}" if body.correlation_id else ""
     )
     context: dict[str, Any] = {
-        "code": code,
-        "correlation_id": correlation_id,
+        "code": body.code,
+        "correlation_id": body.correlation_id,
         "http_status": status,
         "url": url,
     }
-    if status in RETRY_STATUS:
+    if is_retried(status, body.retryable):
         hint = parse_retry_after(retry_after)
         return TransientApiError(f"The API answered {said}.", retry_after=hint, **context)
+    if status in RETRY_STATUS:  # a passing status, which the API says will not pass
+        return RequestRejectedError(
+            f"The API refused the request ({said}), and says that retrying will not help.",
+            **context,
+        )
     if status in (401, 403):
         return AuthenticationError(
             f"The API rejected the API key ({said}): check --api-key or {API_KEY_ENV}.", **context
@@ -82,10 +93,18 @@ def refusal(
     return RequestRejectedError(f"The API refused the request ({said}).", **context)
 
 
-def _error_fields(
-    content: bytes, redact: Callable[[str], str]
-) -> tuple[str | None, str, str | None]:
-    """The API's own ``code``, ``message`` and ``correlation_id``, or an excerpt of the body."""
+class _Said(NamedTuple):
+    """What an error body says, as far as it says it."""
+
+    code: str | None
+    message: str
+    correlation_id: str | None = None
+    retryable: bool | None = None  # None: no flag, or one that is not a JSON boolean
+
+
+def _error_fields(content: bytes, redact: Callable[[str], str]) -> _Said:
+    """The API's own ``code``, ``message``, ``correlation_id`` and ``retryable``, or an excerpt
+    of the body."""
     try:
         body = json.loads(content.decode("utf-8", errors="replace"))
     except (ValueError, RecursionError):
@@ -96,15 +115,23 @@ def _error_fields(
             problems = [_problem(entry, redact) for entry in detail[:_DETAILS_SHOWN]]
             more = len(detail) - _DETAILS_SHOWN
             text = "; ".join(p for p in problems if p) + (f"; and {more} more" if more > 0 else "")
-            return "validation_error", excerpt(text) or "validation error", None
+            return _Said("validation_error", excerpt(text) or "validation error")
         if "message" in body or "code" in body:
             said = _scalar(body.get("message")) or _scalar(body.get("code")) or "(no message)"
-            return (
+            return _Said(
                 _short(body.get("code"), redact),
                 excerpt(redact(said)),
                 _short(body.get("correlation_id"), redact),
+                _flag(body),
             )
-    return None, excerpt(redact(_body_text(content))) or "(empty body)", None
+    flag = _flag(body) if isinstance(body, dict) else None
+    return _Said(None, excerpt(redact(_body_text(content))) or "(empty body)", None, flag)
+
+
+def _flag(body: dict[str, Any]) -> bool | None:
+    """The body's ``retryable``: True or False, or None when absent or not a JSON boolean."""
+    value = body.get("retryable")
+    return value if isinstance(value, bool) else None
 
 
 def _problem(entry: object, redact: Callable[[str], str]) -> str:

@@ -2,7 +2,14 @@
 
 What is retried follows the API's documentation and the gateways in front of it: 429 and
 5xx answers, dropped connections, read timeouts and bodies that are cut short or are not
-JSON. Everything else (400, 401, 402, 403, 404, 409, 422, ...) is final.
+JSON. Everything else (400, 401, 402, 403, 404, 409, 422, ...) is final. An error body's own
+``retryable`` flag (the SDK's ``ErrorResponse``) decides over the status where there is one:
+``false`` is final whatever the status, ``true`` is retried except 401, 402 and 403, which no
+retry mends (:func:`is_retried`).
+
+Some failures get fewer retries than the policy's attempts allow (:data:`RETRY_LIMITS`): a
+whole answer, its length matched, that is not JSON will seldom be JSON on the next try, so it
+is asked for once more only.
 
 The loop itself is tenacity's; this module supplies the policy (attempts, exponential backoff
 with jitter, a cap) and how a server's ``Retry-After`` hint is honoured: seconds or an HTTP
@@ -17,6 +24,8 @@ Example:
     (0.5, 1.0)
     >>> parse_retry_after("7")
     7.0
+    >>> is_retried(503, None), is_retried(503, False), is_retried(404, True), is_retried(401, True)
+    (True, False, True, False)
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,14 +47,21 @@ from batch_export.errors import RetriesExhaustedError, TransientApiError
 
 __all__ = [
     "FINAL_STATUS",
+    "NEVER_RETRIED",
+    "RETRY_LIMITS",
     "RETRY_STATUS",
     "RetryPolicy",
     "call_with_retries",
+    "is_retried",
     "parse_retry_after",
 ]
 
 RETRY_STATUS: frozenset[int] = frozenset({429, 500, 502, 503, 504})
 FINAL_STATUS: frozenset[int] = frozenset({400, 401, 402, 403, 404, 409, 422})
+# A rejected key, a balance to top up: final even where the body says `"retryable": true`.
+NEVER_RETRIED: frozenset[int] = frozenset({401, 402, 403})
+# The most retries of a failure by its code (TransientApiError.code), whatever the attempts.
+RETRY_LIMITS: tuple[tuple[str, int], ...] = (("invalid_json", 1),)
 
 T = TypeVar("T")
 _MAX_HEADER = 200
@@ -57,6 +74,7 @@ class RetryPolicy:
     ``attempts`` counts every try, the first included. The n-th retry waits
     ``min(max_delay, base_delay * 2 ** (n - 1))``, spread by up to ``jitter`` of itself, unless
     the server sent a usable ``Retry-After``, which is honoured up to ``retry_after_cap``.
+    ``limits`` caps the retries of a failure by its code (:data:`RETRY_LIMITS`).
     """
 
     attempts: int = DEFAULT_MAX_RETRIES + 1
@@ -64,6 +82,7 @@ class RetryPolicy:
     max_delay: float = 30.0
     jitter: float = 0.5
     retry_after_cap: float = 30.0
+    limits: tuple[tuple[str, int], ...] = RETRY_LIMITS
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
@@ -85,6 +104,17 @@ class RetryPolicy:
         if retry_after is not None and retry_after > 0:
             return min(retry_after, self.retry_after_cap)
         return self.backoff(retry_number, rng=rng)
+
+
+def is_retried(status: int, retryable: bool | None) -> bool:
+    """Whether an answer of HTTP ``status`` is asked for again, its body saying ``retryable``.
+
+    ``retryable`` is the error body's flag, None where it has none (or not a JSON boolean):
+    then the status decides (:data:`RETRY_STATUS`).
+    """
+    if retryable is None:
+        return status in RETRY_STATUS
+    return retryable and status not in NEVER_RETRIED
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -122,10 +152,19 @@ def call_with_retries(
 ) -> T:
     """Run ``attempt(attempt_number)`` until it succeeds, fails for good, or the policy gives up.
 
-    Only :class:`TransientApiError` is retried. When the last attempt fails too, the error is
-    raised again as :class:`RetriesExhaustedError`, keeping its context.
+    Only :class:`TransientApiError` is retried, each code at most as often as
+    ``policy.limits`` says. When the last attempt fails too, the error is raised again as
+    :class:`RetriesExhaustedError`, keeping its context.
     """
     jitter_rng = rng or random.Random()
+    limits: dict[str | None, int] = dict(policy.limits)
+    retried: Counter[str | None] = Counter()
+
+    def retry(state: tenacity.RetryCallState) -> bool:
+        error = state.outcome.exception() if state.outcome else None
+        if not isinstance(error, TransientApiError):
+            return False
+        return error.code not in limits or retried[error.code] < limits[error.code]
 
     def wait(state: tenacity.RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
@@ -134,33 +173,43 @@ def call_with_retries(
 
     def before_sleep(state: tenacity.RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
-        if on_retry is not None and isinstance(error, TransientApiError):
-            on_retry(error, state.upcoming_sleep)
+        if isinstance(error, TransientApiError):
+            retried[error.code] += 1
+            if on_retry is not None:
+                on_retry(error, state.upcoming_sleep)
 
     retrying = tenacity.Retrying(
         stop=tenacity.stop_after_attempt(policy.attempts),
         wait=wait,
-        retry=tenacity.retry_if_exception_type(TransientApiError),
+        retry=retry,
         sleep=sleep,
         before_sleep=before_sleep,
         reraise=True,
     )
+    tried = 0
     try:
         for try_state in retrying:
             with try_state:
-                return attempt(try_state.retry_state.attempt_number)
+                tried = try_state.retry_state.attempt_number
+                return attempt(tried)
     except RetriesExhaustedError:
         raise
     except TransientApiError as last:
-        raise _exhausted(last, policy.attempts) from last
+        limit = limits.get(last.code) if tried < policy.attempts else None
+        raise _exhausted(last, tried, limit=limit) from last
     raise AssertionError("unreachable: tenacity ends with a result or an error")
 
 
-def _exhausted(last: TransientApiError, attempts: int) -> RetriesExhaustedError:
-    tries = "once" if attempts == 1 else f"{attempts} times"
+def _exhausted(
+    last: TransientApiError, attempts: int, *, limit: int | None
+) -> RetriesExhaustedError:
+    advice = (
+        "the API or the network is not answering well: try again later, or raise --max-retries."
+        if limit is None
+        else f"an answer like this one is asked for again {_times(limit)} only: try again later."
+    )
     return RetriesExhaustedError(
-        f"{last.message} Tried {tries}; the API or the network is not answering well: "
-        "try again later, or raise --max-retries.",
+        f"{last.message} Tried {_times(attempts)}; {advice}",
         code=last.code,
         correlation_id=last.correlation_id,
         job_id=last.job_id,
@@ -169,3 +218,7 @@ def _exhausted(last: TransientApiError, attempts: int) -> RetriesExhaustedError:
         attempt=attempts,
         http_status=last.http_status,
     )
+
+
+def _times(count: int) -> str:
+    return "once" if count == 1 else f"{count} times"

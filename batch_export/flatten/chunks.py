@@ -21,7 +21,7 @@ Example:
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import pyarrow as pa
 
@@ -46,10 +46,15 @@ def read_in_chunks(
     *,
     chunk_bytes: int = CHUNK_BYTES,
     chunk_seconds: float = CHUNK_SECONDS,
+    on_changed: Callable[[int], None] | None = None,
 ) -> Iterator[pa.RecordBatch]:
-    """The rows of ``pages``, in order, read a chunk at a time."""
+    """The rows of ``pages``, in order, read a chunk at a time.
+
+    ``on_changed`` is told how many values of the items had to change to be held, when some
+    did (see :func:`batch_export.flatten.items.read_bodies`).
+    """
     for chunk in _chunked(pages, chunk_bytes, chunk_seconds):
-        yield read_bodies(chunk)
+        yield read_bodies(chunk, on_changed=on_changed)
 
 
 def _chunked(

@@ -33,7 +33,7 @@ Example:
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -147,12 +147,16 @@ def read_page_batch(content: bytes, job_id: str) -> tuple[pa.RecordBatch, list[i
     return None if batch is None else (batch, indexes)
 
 
-def read_bodies(pages: Sequence[ResultBody]) -> pa.RecordBatch:
+def read_bodies(
+    pages: Sequence[ResultBody], *, on_changed: Callable[[int], None] | None = None
+) -> pa.RecordBatch:
     """The rows of consecutive pages of one job, in order, by whichever road each takes.
 
     Scanned pages are read together (:func:`read_pages`); should pyarrow refuse them so, each
     is read alone, and one it still refuses is parsed and flattened value by value, which
-    names the value that does not fit (:class:`ResponseShapeError`).
+    names the value that does not fit (:class:`ResponseShapeError`). ``on_changed`` is told
+    how many values of the items had to change to be held (text that is not UTF-8, a ``NaN``:
+    :func:`batch_export.job.decode_json`), when some did.
     """
     if not pages:
         return pa.RecordBatch.from_pylist([], schema=ITEM_SCHEMA)
@@ -163,20 +167,27 @@ def read_bodies(pages: Sequence[ResultBody]) -> pa.RecordBatch:
         batch = read_pages(bodies, job_id, indexes)
         if batch is not None:
             return batch
-    return pa.concat_batches([_one_page(page) for page in pages], memory_pool=PAGE_POOL)
+    batches = []
+    for page in pages:
+        batch, changed = _one_page(page)
+        batches.append(batch)
+        if changed and on_changed is not None:
+            on_changed(changed)
+    return pa.concat_batches(batches, memory_pool=PAGE_POOL)
 
 
-def _one_page(page: ResultBody) -> pa.RecordBatch:
-    if page.body is not None:
-        batch = read_pages([page.body], page.job_id, page.indexes)
-        if batch is not None:
-            return batch
-        items = ResultPage.from_response(
-            decode_json(page.body, ""), job_id=page.job_id, page=page.page, page_size=1
-        ).results
-    else:
-        items = page.items or []
-    return flatten_items(page.job_id, items, page=page.page)
+def _one_page(page: ResultBody) -> tuple[pa.RecordBatch, int]:
+    """One page's rows, and how many of its items' values had to change to be held."""
+    if page.body is None:
+        return flatten_items(page.job_id, page.items or [], page=page.page), page.values_changed
+    batch = read_pages([page.body], page.job_id, page.indexes)
+    if batch is not None:
+        return batch, 0
+    # pyarrow refused a value (bytes that are not UTF-8, say): the general road reads it.
+    result = ResultPage.from_response(
+        decode_json(page.body, ""), job_id=page.job_id, page=page.page, page_size=1
+    )
+    return flatten_items(page.job_id, result.results, page=page.page), result.values_changed
 
 
 def _items_batch(job_id: str, columns: dict[str, pa.Array]) -> pa.RecordBatch:

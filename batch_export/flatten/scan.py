@@ -14,6 +14,12 @@ an object with an integer ``input_index``. Any other page takes the **general ro
 as JSON here (:class:`ResultBody` with ``items``), flattened value by value later, where a
 value of a wrong type is an error that names it.
 
+Both roads hold the same bounds. The scan's parser stops at Python's recursion limit (a page
+nested past it takes the general road, which refuses it), the job's fields are checked for
+nesting past :data:`~batch_export.text.MAX_DEPTH` levels, and an item field that pyarrow
+takes is a string, a number or a list of strings: deeper values are refused by its explicit
+schema, and their page read by the general road, whose depth check names them.
+
 Example:
 
     >>> scan = PageScanner("j1", page_size=50)
@@ -74,7 +80,8 @@ class ResultBody:
     """One page of a job's results on its way to Arrow: its bytes, or its parsed items.
 
     ``body`` is set for a page that takes the chunked road, ``items`` for any other; ``job``
-    is the job's status as this answer gave it.
+    is the job's status as this answer gave it; ``values_changed`` counts the values of the
+    items that had to change to be held (:func:`batch_export.job.decode_json`).
     """
 
     job_id: str
@@ -83,6 +90,7 @@ class ResultBody:
     body: bytes | None = field(default=None, repr=False)
     items: list[dict[str, Any]] | None = field(default=None, repr=False)
     job: JobStatus | None = field(default=None, repr=False)
+    values_changed: int = 0
 
     @classmethod
     def from_result_page(cls, page: ResultPage) -> ResultBody:
@@ -93,6 +101,7 @@ class ResultBody:
             indexes=page.input_indexes(),
             items=page.results,
             job=page.job,
+            values_changed=page.values_changed,
         )
 
     def input_indexes(self) -> list[int]:

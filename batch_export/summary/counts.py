@@ -57,7 +57,9 @@ class Summary:
 
     ``duration_histogram`` counts items per duration bin (``edges_ms`` are the bins' lower
     edges); ``failure_examples`` keeps, per failure code, the first failed item's ``url`` and
-    ``error_message``.
+    ``error_message``. ``values_changed`` counts the values of the job's fields and items that
+    had to change to be held (``NaN`` to null, text that is not UTF-8 to U+FFFD; see
+    :func:`batch_export.job.decode_json`).
 
     ``retryable_failed_urls`` are the failed items' URLs whose failure code says resubmitting
     may help (:mod:`batch_export.codes`); :meth:`to_dict` adds each code's meaning and verdict
@@ -81,6 +83,7 @@ class Summary:
     job: dict[str, Any] = field(default_factory=dict)
     requests: dict[str, Any] = field(default_factory=dict)
     output: dict[str, Any] = field(default_factory=dict)
+    values_changed: int = 0
 
     @property
     def failed_items(self) -> int:
@@ -192,6 +195,9 @@ class Summary:
                 f"{self.requests.get('requests', 0)} requests",
             )
         )
+        if self.values_changed:
+            changed = f"{figure(self.values_changed)} changed to be held (NaN to null, U+FFFD)"
+            lines.append(_line("values", changed))
         # Every figure may hold the API's text: control characters are shown escaped.
         return "".join(printable(line) + "\n" for line in lines)
 
@@ -258,8 +264,12 @@ class SummaryBuilder:
         job: JobStatus | None = None,
         requests: dict[str, Any] | None = None,
         output: dict[str, Any] | None = None,
+        values_changed: int = 0,
     ) -> Summary:
-        """The summary of everything added so far, with the job's own figures."""
+        """The summary of everything added so far, with the job's own figures.
+
+        ``values_changed`` counts the items' changed values; the job's own are added to it.
+        """
         return Summary(
             job_id=job_id,
             job_status=job.status if job else None,
@@ -285,6 +295,7 @@ class SummaryBuilder:
             job=_job_figures(job),
             requests=requests or {},
             output=output or {},
+            values_changed=values_changed + (job.values_changed if job else 0),
         )
 
     def _duration_stats(self) -> dict[str, float | None]:

@@ -25,13 +25,15 @@ import fsspec
 import orjson
 import pyarrow as pa
 
-from batch_export.errors import InvalidInputError
+from batch_export.errors import InvalidInputError, ResponseShapeError
+from batch_export.job import JobStatus
 from batch_export.schema import (
     COLUMN_NAMES,
     ITEM_SCHEMA,
     JOB_METADATA_KEY,
     TOOL_VERSION_KEY,
 )
+from batch_export.text import MAX_DEPTH, JsonTooDeep, NotJson, read_json
 from batch_export.writers import resolve_format, writer_format
 
 __all__ = ["PANDAS_ATTRS", "export_format", "read_export_table"]
@@ -93,4 +95,44 @@ def _conform(table: pa.Table, path: str | os.PathLike[str]) -> pa.Table:
     kept = {key: found[key] for key in (PANDAS_ATTRS, *_HEADER_KEYS) if key in found}
     if not kept:
         return conformed
+    for key in (PANDAS_ATTRS, JOB_METADATA_KEY.encode()):
+        if key in kept:
+            _check_saved_json(kept[key], key.decode(), path)
     return conformed.replace_schema_metadata({**(ITEM_SCHEMA.metadata or {}), **kept})
+
+
+def _check_saved_json(raw: bytes, name: str, path: str | os.PathLike[str]) -> None:
+    """Refuse saved JSON that the readers after us could not take: a file is untrusted input.
+
+    The job's header (and the job figures in a frame's attrs) must be JSON nested at most
+    :data:`~batch_export.text.MAX_DEPTH` levels deep, with each figure of its type; checked
+    here, without recursion, before ``json.loads`` or a summary reads them.
+    """
+    try:
+        value = read_json(raw).value
+        for figures in _job_figures(value, name):
+            JobStatus.from_figures(figures)
+    except JsonTooDeep:
+        problem = f"nests deeper than {MAX_DEPTH} levels"
+    except NotJson:
+        problem = "is not JSON"
+    except ResponseShapeError as error:
+        problem = "does not fit: " + error.message[:1].lower() + error.message[1:].rstrip(".")
+    except TypeError:
+        problem = "is not a JSON object"
+    else:
+        return
+    raise InvalidInputError(
+        f"{path} is not an export that batch-export can read: its `{name}` metadata {problem}."
+    )
+
+
+def _job_figures(value: object, name: str) -> list[object]:
+    """The job figures in a file's saved JSON: the header itself, or those in a frame's attrs."""
+    if name == JOB_METADATA_KEY:
+        return [value]
+    if not isinstance(value, dict):
+        raise TypeError(name)  # a frame's attrs are an object
+    jobs = value.get("jobs")
+    found = [value["job"]] if isinstance(value.get("job"), dict) else []
+    return found + (list(jobs.values()) if isinstance(jobs, dict) else [])
