@@ -192,3 +192,50 @@ def test_side_file_options_are_the_export_keywords() -> None:
     assert command is not None
     flags = {opt for param in command.params for opt in getattr(param, "opts", [])}
     assert {flag for flag, _, _ in SIDE_FILES} <= flags
+
+
+# --- the tally for a jobs table ---------------------------------------------------------
+
+
+def test_the_tally_counts_failed_items_codes_only() -> None:
+    import pyarrow as pa
+
+    from batch_export.schema import ITEM_SCHEMA
+    from batch_export.summary.failures import FailureTally
+
+    def batch(*rows: tuple[str | None, str | None]) -> pa.RecordBatch:
+        return pa.RecordBatch.from_pylist(
+            [{"input_index": n, "status": s, "error_code": c} for n, (s, c) in enumerate(rows)],
+            schema=ITEM_SCHEMA,
+        )
+
+    tally = FailureTally()
+    assert tally.columns() == {"failure_codes": None, "failed_retryable": 0}
+    tally.add(batch(("failed", "PERMANENT_BLOCK"), ("completed", "TIMEOUT"), ("failed", None)))
+    tally.add(batch(("failed", "TIMEOUT"), ("failed", "TIMEOUT"), (None, "TIMEOUT")))
+    tally.add(batch(("failed", 'odd"\n')))
+    columns = tally.columns()
+    assert columns["failed_retryable"] == 2
+    assert json.loads(columns["failure_codes"]) == {
+        "TIMEOUT": {"items": 2, "resubmit": True},
+        "PERMANENT_BLOCK": {"items": 1, "resubmit": False},
+        'odd"\n': {"items": 1, "resubmit": None},
+    }
+    assert next(iter(json.loads(columns["failure_codes"]))) == "TIMEOUT"  # most frequent first
+
+
+def test_the_tally_of_an_exported_job_agrees_with_its_summary(
+    sample_api: Emulator, tmp_path: Path
+) -> None:
+    import batch_export as bx
+    from batch_export.summary.failures import FailureTally
+
+    tally = FailureTally()
+    for batch in bx.iter_batches(
+        SMALL_JOB, base_url=sample_api.base_url, api_key=CANARY_KEY, progress=False
+    ):
+        tally.add(batch)
+    codes = json.loads(tally.columns()["failure_codes"])
+    items = {code: note["items"] for code, note in codes.items()}
+    assert items == dict.fromkeys(SMALL_FAILURES.values(), 1)
+    assert tally.columns()["failed_retryable"] == 3
