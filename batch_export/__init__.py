@@ -29,6 +29,7 @@ if typing.TYPE_CHECKING:
     from batch_export.frame import iter_batches, read_export, read_job, read_jobs, summarize
     from batch_export.job import JobStatus
     from batch_export.schema import ITEM_SCHEMA, SCHEMA_VERSION
+    from batch_export.scraping import scrape
     from batch_export.summary.counts import Summary
     from batch_export.summary.report import render_report, write_report
 
@@ -45,6 +46,7 @@ _HOMES: dict[str, str] = {
     "RetryPolicy": "fetch.retry",
     "ITEM_SCHEMA": "schema",
     "SCHEMA_VERSION": "schema",
+    "scrape": "scraping",
     "Summary": "summary.counts",
 }
 

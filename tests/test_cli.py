@@ -206,7 +206,7 @@ def test_every_command_has_help_with_an_example() -> None:
     assert isinstance(main, click.Group)
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     names = main.list_commands(click.Context(main))
-    assert names == ["export", "report", "sync", "compact", "emulator"]
+    assert names == ["scrape", "export", "report", "sync", "compact", "emulator"]
     for name in names:
         result = run(name, "--help")
         assert result.exit_code == 0

@@ -26,6 +26,7 @@ EXIT_INTERRUPTED = 130
 
 # Each command's name and where it lives ("module:attribute"), in the order --help lists them.
 COMMANDS: dict[str, str] = {
+    "scrape": "batch_export.cli.scrape:scrape_command",
     "export": "batch_export.cli.export:export_command",
     "report": "batch_export.cli.report:report_command",
     "sync": "batch_export.cli.sync:sync",
@@ -108,6 +109,7 @@ def main() -> None:
       4  job not found        8  output not writable
       9  items failed (with --fail-on-item-errors)
      10  sync: some jobs failed, the others were exported
+     11  scrape: the account's balance is spent (402); top it up, rerun
 
     \b
     Example:

@@ -20,6 +20,7 @@ from batch_export.testing.faults import Faults
 from batch_export.testing.jobs import JobDoc, generate_account, load_jobs
 from batch_export.testing.sample import sample_jobs
 from batch_export.testing.server import Emulator
+from batch_export.testing.submit import SubmitSettings
 
 __all__ = ["emulator"]
 
@@ -157,6 +158,16 @@ def _serve(server: Emulator, port: int, ready_file: Path | None) -> None:
 @click.option(
     "--seed", type=int, default=0, show_default=True, help="Seed of the faults and of --generate."
 )
+@click.option(
+    "--submit",
+    is_flag=True,
+    help="Also take POST /v1/batch, DELETE and GET /v1/usage/concurrency (for `scrape`).",
+)
+@click.option(
+    "--balance",
+    type=click.IntRange(min=0),
+    help="With --submit: requests the account may be charged; then 402.",
+)
 def emulator(
     data: tuple[Path, ...],
     generate: int,
@@ -170,6 +181,8 @@ def emulator(
     truncate_rate: float,
     reorder: bool,
     seed: int,
+    submit: bool,
+    balance: int | None,
 ) -> None:
     """Serve the emulated Geonode Scraper API on 127.0.0.1 until Ctrl-C or SIGTERM.
 
@@ -197,5 +210,7 @@ def emulator(
         total = throttle_rate + server_error_rate + drop_rate + truncate_rate
         message = f"{_RATE_FLAGS} add up to {total:g}; at most 1 is possible."
         raise click.UsageError(message) from error
-    server = Emulator(jobs=_load(data, generate, seed), api_key=api_key, faults=faults, port=port)
+    settings = SubmitSettings(seed=seed, balance=balance) if submit else None
+    jobs = _load(data, generate, seed)
+    server = Emulator(jobs=jobs, api_key=api_key, faults=faults, port=port, submit=settings)
     _serve(server, port, ready_file)

@@ -34,6 +34,7 @@ from urllib.parse import parse_qs, urlsplit
 from batch_export.testing._app import Api, Request, Response
 from batch_export.testing.faults import Faults
 from batch_export.testing.jobs import JobDoc, load_jobs
+from batch_export.testing.submit import BatchDesk, SubmitSettings
 
 __all__ = ["HOST", "Emulator", "RequestRecord"]
 
@@ -116,12 +117,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
 
-    def _discard_body(self) -> None:
+    def _read_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
         if length > _MAX_REQUEST_BODY:
             self.close_connection = True
-        elif length > 0:
-            self.rfile.read(length)
+            return b""
+        return self.rfile.read(length) if length > 0 else b""
 
     def _serve(self) -> None:
         emulator = self.server.emulator
@@ -149,10 +150,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(response)
 
     def _respond(self, path: str, query: dict[str, str]) -> Response:
-        self._discard_body()
+        body = self._read_body()
         api = self.server.emulator._api
         api_key = self.headers.get("X-Api-Key")
-        response = api.respond(Request(self.command, path, query, api_key, api.next_number()))
+        request = Request(self.command, path, query, api_key, api.next_number(), body)
+        response = api.respond(request)
         if api.faults.latency_ms:
             time.sleep(api.faults.latency_ms / 1000)
         return response
@@ -177,6 +179,8 @@ class Emulator:
     ``jobs`` are job documents (see :mod:`batch_export.testing.jobs`); ``data_dir`` adds every
     ``*.json`` of a folder. ``port=0`` takes a free port. Requests without ``X-Api-Key:
     <api_key>`` get 401. Use it as a context manager, or call :meth:`start` and :meth:`stop`.
+    ``submit`` opens the submitting side (``POST /v1/batch``, ``DELETE``, the concurrency
+    usage; see :mod:`batch_export.testing.submit`), whose jobs and log are :attr:`desk`'s.
 
     Example:
 
@@ -195,8 +199,12 @@ class Emulator:
         api_key: str = "test-key",
         faults: Faults | None = None,
         port: int = 0,
+        submit: SubmitSettings | None = None,
     ) -> None:
         self._api = Api(api_key=api_key, faults=faults or Faults())
+        self.desk = None if submit is None else BatchDesk(self._api, submit)
+        if self.desk is not None:
+            self._api.routes.append(self.desk.respond)
         for doc in load_jobs(data_dir) if data_dir is not None else []:
             self._api.add_job(doc)
         for doc in jobs:

@@ -1,0 +1,180 @@
+"""The submitting requests: start a batch, cancel one, read the work slots, list recent jobs.
+
+Each is one call over :meth:`batch_export.fetch.client.ApiClient.send`. ``POST /v1/batch``
+is sent **once** per call (no retry inside): an answer that does not come back whole may or
+may not have made a job, and sending it again blindly could pay twice. :func:`post_outcome`
+sorts what a failed POST means, and the caller decides (see
+:mod:`batch_export.scraping.submit`): ``throttled`` (429: no job was made, wait and send
+again), ``lost`` (the job may exist: look for it first), ``final`` (a refusal, 402 included).
+
+Example (against the bundled emulator):
+
+    >>> from batch_export.fetch.client import ApiClient
+    >>> from batch_export.testing import Emulator
+    >>> from batch_export.testing.submit import SubmitSettings
+    >>> with Emulator(api_key="k", submit=SubmitSettings()) as emu:
+    ...     client = ApiClient(base_url=emu.base_url, api_key="k")
+    ...     accepted = post_batch(client, {"urls": ["https://a.example/", "nope"]})
+    ...     slots = work_concurrency(client)
+    >>> accepted.accepted_urls, accepted.invalid_urls, slots
+    (1, ('nope',), (1, 10))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from batch_export.errors import (
+    ApiError,
+    AuthenticationError,
+    ResponseShapeError,
+    TransientApiError,
+)
+from batch_export.fetch.client import ApiClient, check_job_id
+from batch_export.text import shown
+
+__all__ = [
+    "LIST_PAGE_SIZE",
+    "Accepted",
+    "cancel_batch",
+    "jobs_created_since",
+    "post_batch",
+    "post_outcome",
+    "work_concurrency",
+]
+
+# The listing takes page_size 1 to 100 (the SDK's list_batch_jobs).
+LIST_PAGE_SIZE = 100
+# A safety net against a listing that never ends.
+_MAX_LIST_PAGES = 1000
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The 202 answer of ``POST /v1/batch``."""
+
+    job_id: str
+    status: str | None
+    accepted_urls: int
+    invalid_urls: tuple[str, ...]
+
+
+def post_batch(client: ApiClient, body: dict[str, Any]) -> Accepted:
+    """``POST /v1/batch`` with ``body``, sent once; the answer checked against the request."""
+    answer: Any = client.send("POST", "/v1/batch", json_body=body, ok=202, retry=False)
+    sent = len(body.get("urls", ()))
+    if not isinstance(answer, dict):
+        raise ResponseShapeError(f"Expected an object from POST /v1/batch, got {shown(answer)}.")
+    job_id, accepted, invalid = (answer.get(k) for k in ("job_id", "accepted_urls", "invalid_urls"))
+    if not isinstance(job_id, str):
+        raise ResponseShapeError(f"Expected a `job_id` from POST /v1/batch, got {shown(job_id)}.")
+    check_job_id(job_id)
+    invalid = [] if invalid is None else invalid
+    if not isinstance(invalid, list) or not all(isinstance(url, str) for url in invalid):
+        raise ResponseShapeError(
+            "Expected `invalid_urls` to be a list of URLs from POST /v1/batch, "
+            f"got {shown(invalid)}."
+        )
+    if (
+        not isinstance(accepted, int)
+        or isinstance(accepted, bool)
+        or accepted + len(invalid) != sent
+    ):
+        raise ResponseShapeError(
+            f"POST /v1/batch accepted {shown(accepted)} URLs and refused {len(invalid)} of the "
+            f"{sent} sent: they do not add up.",
+            job_id=job_id,
+        )
+    status = answer.get("status")
+    return Accepted(job_id, status if isinstance(status, str) else None, accepted, tuple(invalid))
+
+
+def post_outcome(error: ApiError) -> Literal["throttled", "lost", "final"]:
+    """What a failed ``POST /v1/batch`` means for its batch.
+
+    ``throttled``: a 429, no job made. ``lost``: the answer did not come back whole (a
+    dropped connection, a timeout, a 5xx from a gateway, a malformed 202), so a job may have
+    been made. ``final``: a refusal that sending again would not change (401, 402, 422, ...).
+    """
+    if isinstance(error, TransientApiError):
+        return "throttled" if error.http_status == 429 else "lost"
+    if isinstance(error, ResponseShapeError):
+        return "lost"
+    return "final"
+
+
+def cancel_batch(client: ApiClient, job_id: str) -> bool:
+    """``DELETE /v1/batch/{job_id}``: True when cancelled, False when it was finished (409)."""
+    check_job_id(job_id)
+    try:
+        client.send("DELETE", f"/v1/batch/{job_id}", ok=202, job_id=job_id)
+    except ApiError as error:
+        if error.http_status == 409:
+            return False
+        raise
+    return True
+
+
+def work_concurrency(client: ApiClient) -> tuple[int, int] | None:
+    """``(in use, limit)`` from ``GET /v1/usage/concurrency``; None when it cannot be read
+    (a plan or a deployment without it): the caller then keeps its own default."""
+    try:
+        answer: Any = client.send("GET", "/v1/usage/concurrency")
+    except AuthenticationError:
+        raise
+    except ApiError:
+        return None
+    if not isinstance(answer, dict):
+        return None
+    in_use, limit = answer.get("work_concurrency_in_use"), answer.get("work_concurrency_limit")
+    if not all(
+        isinstance(n, int) and not isinstance(n, bool) and 0 <= n < 1_000_000
+        for n in (in_use, limit)
+    ):
+        return None
+    assert isinstance(in_use, int) and isinstance(limit, int)
+    return in_use, limit
+
+
+def jobs_created_since(client: ApiClient, since: datetime) -> Iterator[dict[str, Any]]:
+    """The account's jobs created at or after ``since``, newest first, from the listing.
+
+    ``start_date`` asks the API to filter; the listing's own order (newest first) and each
+    entry's ``created_at`` are checked too, so an API that ignores the filter costs more
+    pages, never a wrong answer. Entries without a readable ``created_at`` are kept.
+    """
+    params: dict[str, Any] = {"page_size": LIST_PAGE_SIZE, "start_date": since.isoformat()}
+    for page in range(1, _MAX_LIST_PAGES + 1):
+        body: Any = client.send("GET", "/v1/batch/jobs", params={**params, "page": page}, page=page)
+        entries = body.get("jobs") if isinstance(body, dict) else None
+        if not isinstance(entries, list):
+            raise ResponseShapeError(
+                f"Expected a `jobs` list from GET /v1/batch/jobs page {page}, got {shown(body)}.",
+                page=page,
+            )
+        older = False
+        for entry in entries:
+            created = _created(entry)
+            if created is not None and created < since:
+                older = True
+                continue
+            if isinstance(entry, dict):
+                yield entry
+        count = body.get("page_count")
+        last = page >= count if isinstance(count, int) else len(entries) < LIST_PAGE_SIZE
+        if older or not entries or last:
+            return
+
+
+def _created(entry: object) -> datetime | None:
+    value = entry.get("created_at") if isinstance(entry, dict) else None
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
