@@ -10,16 +10,14 @@ import click
 from batch_export.cli.options import (
     connection_from,
     connection_options,
+    escape_formulas_option,
     format_option,
     output_option,
     quiet_option,
     side_file_options,
 )
-from batch_export.writers import REGISTRY
 
 __all__ = ["export_command"]
-
-_ESCAPING = "/".join(e.name.upper() for e in REGISTRY if "escape_formulas" in e.options)
 
 
 @click.command("export")
@@ -27,13 +25,7 @@ _ESCAPING = "/".join(e.name.upper() for e in REGISTRY if "escape_formulas" in e.
 @output_option("File to write.")
 @format_option("Output format [default: from the output's extension].")
 @side_file_options
-@click.option(
-    "--escape-formulas",
-    is_flag=True,
-    help=f"{_ESCAPING} only: prefix cells starting with = + - @ tab or CR with ' so that "
-    "spreadsheets do not run them as formulas. Use it for files people open in "
-    "Excel, LibreOffice or Sheets; leave it off for machine loads (it alters values).",
-)
+@escape_formulas_option
 @click.option(
     "--fail-on-item-errors",
     is_flag=True,

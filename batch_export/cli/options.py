@@ -19,6 +19,7 @@ __all__ = [
     "FiniteFloat",
     "connection_from",
     "connection_options",
+    "escape_formulas_option",
     "file_option",
     "format_option",
     "output_option",
@@ -128,3 +129,17 @@ def side_file_options(function: F) -> F:
 quiet_option = click.option(
     "--quiet", "-q", is_flag=True, help="No progress bars and no printed summary."
 )
+
+
+def escape_formulas_option(function: F) -> F:
+    """``--escape-formulas``, for the formats of the writer registry that take it."""
+    from batch_export.writers import REGISTRY  # the registry alone: no writer is loaded
+
+    escaping = "/".join(e.name.upper() for e in REGISTRY if "escape_formulas" in e.options)
+    return click.option(
+        "--escape-formulas",
+        is_flag=True,
+        help=f"{escaping} only: prefix cells starting with = + - @ tab or CR with ' so that "
+        "spreadsheets do not run them as formulas. Use it for files people open in "
+        "Excel, LibreOffice or Sheets; leave it off for machine loads (it alters values).",
+    )(function)

@@ -11,6 +11,7 @@ import click
 from batch_export.cli.options import (
     connection_from,
     connection_options,
+    escape_formulas_option,
     format_option,
     output_option,
     quiet_option,
@@ -82,11 +83,7 @@ def _headers(values: tuple[str, ...]) -> dict[str, str] | None:
     help="On Ctrl-C, cancel the jobs submitted and not yet exported (by default they keep "
     "running, paid for, and a rerun exports them).",
 )
-@click.option(
-    "--escape-formulas",
-    is_flag=True,
-    help="CSV only: prefix cells starting with = + - @ tab or CR with ' (see `export`).",
-)
+@escape_formulas_option
 @connection_options
 @quiet_option
 def scrape_command(
