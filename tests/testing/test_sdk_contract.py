@@ -44,7 +44,7 @@ from geonode_scraper_sdk.models import (
 
 import batch_export as bx
 from batch_export.api import MAX_LIST_PAGE_SIZE, MAX_PAGE_SIZE
-from batch_export.codes import FAILURE_CODES, SDK_VERSION
+from batch_export.codes import FAILURE_CODES, SDK_VERSION, may_resubmit
 from batch_export.testing import Emulator, Faults, generate_account, generate_job, load_jobs
 from batch_export.testing._items import ERROR_MESSAGES
 from batch_export.testing.jobs import DEFAULT_ERROR_CODES, job_stages
@@ -160,6 +160,14 @@ def test_failure_codes_are_the_sdks() -> None:
     assert set(DEFAULT_ERROR_CODES) <= set(sdk_codes)
     verdicts = {entry.resubmit for code in DEFAULT_ERROR_CODES for entry in [FAILURE_CODES[code]]}
     assert verdicts == {True, False}  # generated jobs show both kinds
+
+
+def test_the_submitting_sides_outcomes_follow_the_code_table() -> None:
+    """What the emulator lets succeed when resubmitted agrees with the table's verdicts."""
+    from batch_export.testing._outcomes import PASSING_CODES, PERMANENT_CODES
+
+    assert all(may_resubmit(code) is True for code in PASSING_CODES)
+    assert all(may_resubmit(code) is False for code in PERMANENT_CODES)
 
 
 def test_sample_data_and_generated_jobs_use_the_sdks_codes() -> None:
