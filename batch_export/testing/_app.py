@@ -251,6 +251,13 @@ class Api:
         with self.lock:
             return self._jobs[job_id].polls
 
+    def advance(self, job_id: str, polls: int) -> None:
+        """Let the job answer as if polled ``polls`` times already (never going back): for
+        jobs that move on with time (testing.submit's ``processing_seconds``)."""
+        with self.lock:
+            job = self._jobs[job_id]
+            job.polls = max(job.polls, polls)
+
     def respond(self, request: Request) -> Response:
         """Answer one request (see the module docstring for the order of checks)."""
         for route in self.routes:

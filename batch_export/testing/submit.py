@@ -46,6 +46,7 @@ import json
 import random
 import re
 import threading
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -82,12 +83,15 @@ class SubmitSettings:
     """How submitted jobs behave and what goes wrong with submitting.
 
     ``processing_polls``: polls of a job's status answered ``queued``/``processing`` before its
-    final document. ``markdown_bytes``: the approximate size of each page's markdown.
-    ``concurrency_limit``: the plan's work concurrency (``GET /v1/usage/concurrency``).
+    final document; with ``processing_seconds`` the job also moves through those stages with
+    time, reaching its final document that many seconds after it was made.
+    ``markdown_bytes``: the approximate size of each page's markdown. ``concurrency_limit``:
+    the plan's work concurrency (``GET /v1/usage/concurrency``).
     """
 
     seed: int = 0
     processing_polls: int = 2
+    processing_seconds: float | None = None
     failure_rate: float = 0.1
     passing_share: float = 0.5
     markdown_bytes: int = 300
@@ -125,6 +129,7 @@ class _Account:
     seen: Counter[str] = field(default_factory=Counter)
     docs: dict[str, JobDoc] = field(default_factory=dict)
     cancelled: set[str] = field(default_factory=set)
+    made_at: dict[str, float] = field(default_factory=dict)
 
 
 class BatchDesk:
@@ -163,7 +168,20 @@ class BatchDesk:
             return self._authorized(request) or self._concurrency()
         if job_match and request.method == "DELETE" and request.path != "/v1/batch/jobs":
             return self._authorized(request) or self._delete(request, unquote(job_match[1]))
+        if job_match and request.method == "GET":
+            self._move_on(unquote(job_match[1]))  # then answered as any job is
         return None
+
+    def _move_on(self, job_id: str) -> None:
+        """A job of ``processing_seconds`` is at the stage its age says, or further."""
+        with self._lock:
+            seconds, made = self.settings.processing_seconds, self._account.made_at.get(job_id)
+            polls = self.settings.processing_polls
+            cancelled = job_id in self._account.cancelled
+        if seconds is None or made is None or cancelled or not polls:
+            return
+        age = time.monotonic() - made
+        self._api.advance(job_id, polls if age >= seconds else int(age / seconds * polls))
 
     def _authorized(self, request: Request) -> Response | None:
         key = request.api_key
@@ -265,6 +283,7 @@ class BatchDesk:
         if settings.processing_polls:
             doc["emulator"] = {"processing_polls": settings.processing_polls}
         account.docs[job_id] = doc
+        account.made_at[job_id] = time.monotonic()
         digest = urls_digest(request["urls"])  # of every URL sent, as the client's batch
         self.created.append(CreatedJob(job_id, digest, len(urls), len(invalid), number))
         return doc

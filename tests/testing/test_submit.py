@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -199,3 +200,18 @@ def test_the_emulated_url_rule(url: str, valid: bool) -> None:
 def test_without_submit_settings_posts_stay_405() -> None:
     with Emulator(api_key=KEY) as emu:
         assert post(emu, {"urls": URLS}).status_code == 405
+
+
+def test_a_job_of_processing_seconds_moves_on_with_time_not_polls(emu: Emulator) -> None:
+    assert emu.desk is not None
+    emu.desk.set_settings(SubmitSettings(processing_polls=4, processing_seconds=3.0))
+    job_id = post(emu, {"urls": URLS}).json()["job_id"]
+    assert status(emu, job_id)["status"] == "queued"
+    time.sleep(1.5)  # past half of its time: processing, half of its items shown at least
+    halfway = status(emu, job_id)
+    assert (
+        halfway["status"] == "processing"
+        and halfway["completed_urls"] + halfway["failed_urls"] >= len(URLS) // 2
+    )
+    time.sleep(1.6)
+    assert status(emu, job_id)["status"] == "completed"
