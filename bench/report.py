@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import dlt_source
 from bench.runner import BATCH_EXPORT, COMPUTE, DLT, NETWORK, PANDAS, Plan, Result, Scenario
 
 START = "<!-- bench:results:start (written by `make bench`; edits here are replaced) -->"
@@ -314,6 +315,12 @@ def section(
         "as many rows as the account's items, each (job_id, input_index) once, every job.",
         "",
         *account_table(the_plan, results),
+        "",
+        "### The dlt source beside the sync",
+        "",
+        dlt_source.DESCRIPTION,
+        "",
+        *dlt_source.table(the_plan, results),
         "",
         "### From JSON bytes to Arrow",
         "",

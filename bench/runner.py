@@ -27,7 +27,7 @@ from pathlib import Path
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from bench import measure
+from bench import dlt_source, measure
 from bench.jobs import ACCOUNTS, API_KEY, JOBS, AccountSpec, JobSpec
 
 BATCH_EXPORT = "batch-export"
@@ -115,7 +115,7 @@ def plan(*, quick: bool, concurrency: int) -> Plan:
         contenders = (*contenders[:2], DLT, *contenders[2:]) if have_dlt else contenders
         return Scenario(job, latency_ms, contenders, peers=True)
 
-    sync = (BATCH_EXPORT, NETWORK)
+    sync = (BATCH_EXPORT, *dlt_source.CONTENDERS, NETWORK)
     if quick:
         scenarios = (
             Scenario(md1k, 0),
@@ -174,6 +174,8 @@ def _command(
     contender: str, scenario: Scenario, base_url: str, out: Path, concurrency: int
 ) -> list[str]:
     job = scenario.job
+    if contender in dlt_source.CONTENDERS:
+        return dlt_source.command(contender, out)
     if isinstance(job, AccountSpec):
         # The sync with its default options, as a scheduler would run it.
         if contender == BATCH_EXPORT:
@@ -208,6 +210,8 @@ def _check(contender: str, scenario: Scenario, run: measure.Run, out: Path) -> s
         failed = next((line for line in lines if "FAILED" in line), None)
         return f"exit {run.exit_code}: {(failed or run.stderr.strip())[-300:]}"
     job = scenario.job
+    if isinstance(job, AccountSpec) and contender in dlt_source.CONTENDERS:
+        return dlt_source.check(contender, job, out)
     if isinstance(job, AccountSpec):
         return _check_dataset(job, out) if contender == BATCH_EXPORT else None
     if contender == DLT:
