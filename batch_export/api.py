@@ -20,8 +20,11 @@ __all__ = [
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_REQUEST_TIMEOUT",
     "DEFAULT_WAIT_TIMEOUT",
+    "MAX_BATCH_URLS",
     "MAX_LIST_PAGE_SIZE",
     "MAX_PAGE_SIZE",
+    "OUTPUT_FORMATS",
+    "PROXY_TYPES",
 ]
 
 DEFAULT_BASE_URL = "https://scraper.geonode.io"
@@ -32,6 +35,11 @@ API_KEY_ENV = "GEONODE_SCRAPER_API_KEY"
 MAX_PAGE_SIZE = 50
 # `page_size` of the job listing (GET /v1/batch/jobs): 1 to 100, as the provider's SDK states.
 MAX_LIST_PAGE_SIZE = 100
+# POST /v1/batch takes 1 to 1,000 URLs (fewer on some plans), what to extract from each page,
+# and a proxy of one of these types (the SDK's BatchRequest, OutputFormat, ProxyType).
+MAX_BATCH_URLS = 1000
+OUTPUT_FORMATS: tuple[str, ...] = ("markdown", "html")
+PROXY_TYPES: tuple[str, ...] = ("datacenter", "residential", "mix")
 # The largest answer accepted by default, on the wire and decompressed: a page of 50 items
 # of 20 KB of html is about 2 MB, so this leaves room without letting a server fill memory.
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 2**20

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from batch_export.api import MAX_BATCH_URLS, OUTPUT_FORMATS, PROXY_TYPES
 from batch_export.cli.options import (
     connection_from,
     connection_options,
@@ -45,15 +46,15 @@ def _headers(values: tuple[str, ...]) -> dict[str, str] | None:
 )
 @click.option(
     "--batch-size",
-    type=click.IntRange(1, 1000),
-    default=1000,
+    type=click.IntRange(1, MAX_BATCH_URLS),
+    default=MAX_BATCH_URLS,
     show_default=True,
     help="URLs per batch (the API takes 1 to 1,000; fewer on some plans).",
 )
 @click.option(
     "--content",
     "formats",
-    type=click.Choice(["markdown", "html"]),
+    type=click.Choice(OUTPUT_FORMATS),
     multiple=True,
     help="What the API extracts from each page; repeat for both [default: markdown].",
 )
@@ -61,7 +62,7 @@ def _headers(values: tuple[str, ...]) -> dict[str, str] | None:
 @click.option("--proxy-country", help="Proxy country, two capital letters (US, DE).")
 @click.option(
     "--proxy-type",
-    type=click.Choice(["datacenter", "residential", "mix"]),
+    type=click.Choice(PROXY_TYPES),
     help="Proxy type [default: the API's, residential].",
 )
 @click.option(

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from batch_export.api import MAX_LIST_PAGE_SIZE
 from batch_export.errors import (
     ApiError,
     AuthenticationError,
@@ -46,8 +47,7 @@ __all__ = [
     "work_concurrency",
 ]
 
-# The listing takes page_size 1 to 100 (the SDK's list_batch_jobs).
-LIST_PAGE_SIZE = 100
+LIST_PAGE_SIZE = MAX_LIST_PAGE_SIZE
 # A safety net against a listing that never ends.
 _MAX_LIST_PAGES = 1000
 
@@ -71,7 +71,7 @@ def post_batch(client: ApiClient, body: dict[str, Any]) -> Accepted:
     job_id, accepted, invalid = (answer.get(k) for k in ("job_id", "accepted_urls", "invalid_urls"))
     if not isinstance(job_id, str):
         raise ResponseShapeError(f"Expected a `job_id` from POST /v1/batch, got {shown(job_id)}.")
-    check_job_id(job_id)
+    job_id = check_job_id(job_id)
     invalid = [] if invalid is None else invalid
     if not isinstance(invalid, list) or not all(isinstance(url, str) for url in invalid):
         raise ResponseShapeError(

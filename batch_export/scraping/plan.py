@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from batch_export.api import MAX_BATCH_URLS, OUTPUT_FORMATS, PROXY_TYPES
 from batch_export.errors import InvalidInputError
 from batch_export.scraping.inputs import InputLine
 
@@ -36,10 +37,8 @@ __all__ = [
     "urls_digest",
 ]
 
-# The API takes 1 to 1,000 URLs a batch (fewer on some plans).
-MAX_BATCH_SIZE = 1000
-FORMATS: tuple[str, ...] = ("markdown", "html")
-PROXY_TYPES: tuple[str, ...] = ("datacenter", "residential", "mix")
+MAX_BATCH_SIZE = MAX_BATCH_URLS
+FORMATS = OUTPUT_FORMATS
 _COUNTRY = re.compile(r"[A-Z]{2}")
 
 
@@ -66,7 +65,7 @@ class BatchOptions:
     def __post_init__(self) -> None:
         if not self.formats or any(name not in FORMATS for name in self.formats):
             raise InvalidInputError(
-                f"--format-content takes {' and/or '.join(FORMATS)}, got {list(self.formats)}."
+                f"--content takes {' and/or '.join(FORMATS)}, got {list(self.formats)}."
             )
         if self.proxy_country is not None and not _COUNTRY.fullmatch(self.proxy_country):
             raise InvalidInputError(

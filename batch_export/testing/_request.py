@@ -17,9 +17,11 @@ import json
 import re
 from typing import Any
 
-MAX_URLS = 1000
-_FORMATS = ("markdown", "html")
-_PROXY_TYPES = ("datacenter", "residential", "mix")
+from batch_export.api import MAX_BATCH_URLS, OUTPUT_FORMATS, PROXY_TYPES
+
+MAX_URLS = MAX_BATCH_URLS
+_FORMATS = OUTPUT_FORMATS
+_PROXY_TYPES = PROXY_TYPES
 _WAIT_UNTIL = ("commit", "domcontentloaded", "load", "networkidle")
 _COUNTRY = re.compile(r"[A-Z]{2}")
 
