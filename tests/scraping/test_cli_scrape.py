@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 from collections.abc import Callable
 from pathlib import Path
 
 from click.testing import CliRunner, Result
 
 from batch_export.cli import main
+from batch_export.scraping import BatchOptions
 from batch_export.testing import Emulator
 from batch_export.testing._app import correlation_id
 from tests.conftest import CANARY_KEY
@@ -84,3 +87,19 @@ def test_a_header_that_is_not_name_colon_value_is_a_usage_error(tmp_path: Path) 
     result = cli(None, str(urls), "-o", str(tmp_path / "o.csv"), "--header", "nocolon")
     assert result.exit_code == 2
     assert "Invalid value for --header: 'nocolon' is not 'Name: value'." in result.output
+
+
+def test_the_command_and_the_notebook_take_every_batch_option() -> None:
+    """BatchOptions is the one declaration: the CLI's options and scrape()'s keywords follow."""
+    from batch_export.cli.scrape import scrape_command
+    from batch_export.scraping import scrape
+
+    fields = {spec.name for spec in dataclasses.fields(BatchOptions)}
+    cli_names = {param.name for param in scrape_command.params}
+    assert fields <= cli_names
+    assert fields <= set(inspect.signature(scrape).parameters)
+    defaults = {spec.name: spec.default for spec in dataclasses.fields(BatchOptions)}
+    by_name = {param.name: param for param in scrape_command.params}
+    assert by_name["batch_size"].default == defaults["batch_size"]
+    assert inspect.signature(scrape).parameters["batch_size"].default == defaults["batch_size"]
+    assert tuple(inspect.signature(scrape).parameters["formats"].default) == defaults["formats"]
