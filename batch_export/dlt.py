@@ -31,7 +31,7 @@ The API key is the ``api_key`` option, else dlt's secret ``sources.batch_export.
 Example (docs/dlt.md has more; the tests run them against the emulator):
 
     >>> import dlt
-    >>> pipeline = dlt.pipeline("scraper", destination="duckdb")  # doctest: +SKIP
+    >>> pipeline = dlt.pipeline("scraper_jobs", destination="duckdb")  # doctest: +SKIP
     >>> info = pipeline.run(batch_export_source(since="2026-05-01"))  # doctest: +SKIP
     >>> raise_for_failures(pipeline)  # doctest: +SKIP
 """
