@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -17,6 +17,9 @@ from batch_export.cli.options import (
     output_option,
     quiet_option,
 )
+
+if TYPE_CHECKING:
+    from batch_export.scraping import BatchOptions
 
 __all__ = ["scrape_command"]
 
@@ -31,6 +34,31 @@ def _headers(values: tuple[str, ...]) -> dict[str, str] | None:
             raise click.BadParameter(f"{value!r} is not 'Name: value'.", param_hint="--header")
         headers[name.strip()] = text.strip()
     return headers or None
+
+
+def _batch_options(options: dict[str, Any]) -> BatchOptions:
+    """Pop the batch options out of the command's keyword arguments."""
+    from batch_export.scraping import BatchOptions
+
+    return BatchOptions(
+        formats=tuple(options.pop("formats")) or ("markdown",),
+        render_js=options.pop("render_js"),
+        proxy_country=options.pop("proxy_country"),
+        proxy_type=options.pop("proxy_type"),
+        headers=_headers(options.pop("headers")),
+        batch_size=options.pop("batch_size"),
+    )
+
+
+def _interrupted(*, cancelled: bool) -> NoReturn:
+    click.echo(
+        "Error: Interrupted: "
+        + ("the jobs not yet exported were cancelled; " if cancelled else "")
+        + "the state file is kept: rerun the same command to continue without paying twice.",
+        err=True,
+    )
+    sys.stderr.flush()
+    os._exit(EXIT_INTERRUPTED)  # worker threads mid-request are not waited for
 
 
 @click.command("scrape")
@@ -113,18 +141,11 @@ def scrape_command(
         batch-export scrape urls.txt -o pages.parquet
         batch-export scrape urls.txt -o pages.csv --content markdown --content html
     """
-    from batch_export.scraping import BatchOptions, plan, scrape_to_file
+    from batch_export.scraping import plan, scrape_to_file
     from batch_export.scraping.progress import ScrapeProgress
 
     connection = connection_from(options)
-    batch_options = BatchOptions(
-        formats=tuple(options.pop("formats")) or ("markdown",),
-        render_js=options.pop("render_js"),
-        proxy_country=options.pop("proxy_country"),
-        proxy_type=options.pop("proxy_type"),
-        headers=_headers(options.pop("headers")),
-        batch_size=options.pop("batch_size"),
-    )
+    batch_options = _batch_options(options)
     if dry_run:
         from batch_export.scraping import default_state_path
 
@@ -142,14 +163,6 @@ def scrape_command(
             **options,
         )
     except KeyboardInterrupt:
-        cancelled = options["cancel_on_interrupt"]
-        click.echo(
-            "Error: Interrupted: "
-            + ("the jobs not yet exported were cancelled; " if cancelled else "")
-            + "the state file is kept: rerun the same command to continue without paying twice.",
-            err=True,
-        )
-        sys.stderr.flush()
-        os._exit(EXIT_INTERRUPTED)  # worker threads mid-request are not waited for
+        _interrupted(cancelled=options["cancel_on_interrupt"])
     if not quiet:
         click.echo(report.to_text(), nl=False)

@@ -238,24 +238,10 @@ class BatchDesk:
     ) -> JobDoc:
         """The job document of a POST (called under the lock: it charges the account)."""
         settings, account = self.settings, self._account
-        job_id = str(uuid.UUID(int=random.Random(f"{settings.seed}:job:{number}").getrandbits(128)))
+        draw = random.Random(f"{settings.seed}:job:{number}").getrandbits(128)
+        job_id = str(uuid.UUID(int=draw, version=4))
         formats = frozenset(request["formats"])
-        results = []
-        for index, url in enumerate(urls):
-            outcome = decide(
-                url,
-                seed=settings.seed,
-                failure_rate=settings.failure_rate,
-                passing_share=settings.passing_share,
-            )
-            if outcome.passing and account.seen[url]:
-                outcome = Outcome(None)  # sent again: a passing failure has passed
-            results.append(
-                make_item(
-                    index, url, outcome, formats=formats, markdown_bytes=settings.markdown_bytes
-                )
-            )
-        account.seen.update(set(urls))
+        results = self._results(urls, formats)
         completed = sum(1 for item in results if item["status"] == "completed")
         account.charged += completed
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -287,6 +273,26 @@ class BatchDesk:
         digest = urls_digest(request["urls"])  # of every URL sent, as the client's batch
         self.created.append(CreatedJob(job_id, digest, len(urls), len(invalid), number))
         return doc
+
+    def _results(self, urls: list[str], formats: frozenset[str]) -> list[JobDoc]:
+        """Each URL's item; a passing failure passes for a URL sent in an earlier job."""
+        settings, seen = self.settings, self._account.seen
+        results = []
+        for index, url in enumerate(urls):
+            outcome = decide(
+                url,
+                seed=settings.seed,
+                failure_rate=settings.failure_rate,
+                passing_share=settings.passing_share,
+            )
+            if outcome.passing and seen[url]:
+                outcome = Outcome(None)  # sent again: a passing failure has passed
+            item = make_item(
+                index, url, outcome, formats=formats, markdown_bytes=settings.markdown_bytes
+            )
+            results.append(item)
+        seen.update(set(urls))
+        return results
 
     # --- DELETE /v1/batch/{job_id} ------------------------------------------------------------
 
