@@ -112,3 +112,21 @@ def test_since_and_until_bound_the_jobs_created(
 ) -> None:
     duck.pipeline.run(duck.source(account, since=since, until=until))
     assert [row["job_id"] for row in duck.rows(JOBS)] == [FINISHED[n] for n in expected]
+
+
+def test_limit_loads_the_oldest_jobs_first_and_the_next_run_goes_on(
+    duck: Lake, account: Emulator
+) -> None:
+    duck.pipeline.run(duck.source(account, limit=4))
+    assert [row["job_id"] for row in duck.rows(JOBS)] == FINISHED[:4]
+    duck.pipeline.run(duck.source(account, limit=4))
+    assert [row["job_id"] for row in duck.rows(JOBS)] == FINISHED
+
+
+def test_each_table_records_its_own_jobs(duck: Lake, account: Emulator) -> None:
+    duck.pipeline.run(duck.source(account).with_resources(JOBS))
+    assert [row["job_id"] for row in duck.rows(JOBS)] == FINISHED
+    account.reset_stats()
+    duck.pipeline.run(duck.source(account))  # items holds none of them yet: every job is read
+    assert sorted(set(job_paths(account))) == [f"/v1/batch/{job_id}" for job_id in FINISHED]
+    assert duck.rows(ITEMS) == exported_rows(account, FINISHED)
