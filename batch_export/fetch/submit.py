@@ -31,6 +31,7 @@ from batch_export.api import MAX_LIST_PAGE_SIZE
 from batch_export.errors import (
     ApiError,
     AuthenticationError,
+    InvalidInputError,
     ResponseShapeError,
     TransientApiError,
 )
@@ -63,46 +64,50 @@ class Accepted:
 
 
 def post_batch(client: ApiClient, body: dict[str, Any]) -> Accepted:
-    """``POST /v1/batch`` with ``body``, sent once; the answer checked against the request."""
+    """``POST /v1/batch`` with ``body``, sent once.
+
+    A 202 with a usable ``job_id`` is a job made, and paid for: it is taken even when its
+    counts look wrong (the items are proven against the URLs sent when they are read). A 202
+    without one is a :class:`ResponseShapeError`: a job may exist that no id names.
+    """
     answer: Any = client.send("POST", "/v1/batch", json_body=body, ok=202, retry=False)
-    sent = len(body.get("urls", ()))
-    if not isinstance(answer, dict):
-        raise ResponseShapeError(f"Expected an object from POST /v1/batch, got {shown(answer)}.")
-    job_id, accepted, invalid = (answer.get(k) for k in ("job_id", "accepted_urls", "invalid_urls"))
-    if not isinstance(job_id, str):
-        raise ResponseShapeError(f"Expected a `job_id` from POST /v1/batch, got {shown(job_id)}.")
-    job_id = check_job_id(job_id)
-    invalid = [] if invalid is None else invalid
-    if not isinstance(invalid, list) or not all(isinstance(url, str) for url in invalid):
+    job_id = _usable_job_id(answer.get("job_id") if isinstance(answer, dict) else None)
+    if job_id is None:
         raise ResponseShapeError(
-            "Expected `invalid_urls` to be a list of URLs from POST /v1/batch, "
-            f"got {shown(invalid)}."
+            f"POST /v1/batch answered 202 without a usable `job_id` (got {shown(answer)}): a "
+            "job may have been made; the state file keeps the batch's intent, and a rerun "
+            "looks for its job before sending it again."
         )
-    if (
-        not isinstance(accepted, int)
-        or isinstance(accepted, bool)
-        or accepted + len(invalid) != sent
-    ):
-        raise ResponseShapeError(
-            f"POST /v1/batch accepted {shown(accepted)} URLs and refused {len(invalid)} of the "
-            f"{sent} sent: they do not add up.",
-            job_id=job_id,
-        )
+    invalid = answer.get("invalid_urls")
+    refused = (
+        tuple(url for url in invalid if isinstance(url, str)) if isinstance(invalid, list) else ()
+    )
+    accepted = answer.get("accepted_urls")
+    if not isinstance(accepted, int) or isinstance(accepted, bool):
+        accepted = len(body.get("urls", ())) - len(refused)
     status = answer.get("status")
-    return Accepted(job_id, status if isinstance(status, str) else None, accepted, tuple(invalid))
+    return Accepted(job_id, status if isinstance(status, str) else None, accepted, refused)
+
+
+def _usable_job_id(value: object) -> str | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return check_job_id(value)
+    except InvalidInputError:
+        return None
 
 
 def post_outcome(error: ApiError) -> Literal["throttled", "lost", "final"]:
     """What a failed ``POST /v1/batch`` means for its batch.
 
     ``throttled``: a 429, no job made. ``lost``: the answer did not come back whole (a
-    dropped connection, a timeout, a 5xx from a gateway, a malformed 202), so a job may have
-    been made. ``final``: a refusal that sending again would not change (401, 402, 422, ...).
+    dropped connection, a timeout, a body cut short, a 5xx from a gateway), so a job may have
+    been made. ``final``: anything else, a refusal (401, 402, 422, ...) or an answer that came
+    whole and makes no sense: sending again is not for a program to decide.
     """
     if isinstance(error, TransientApiError):
         return "throttled" if error.http_status == 429 else "lost"
-    if isinstance(error, ResponseShapeError):
-        return "lost"
     return "final"
 
 

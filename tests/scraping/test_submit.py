@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -23,6 +25,7 @@ from batch_export.scraping.plan import BatchOptions, plan_batches
 from batch_export.scraping.state import BatchRecord, ScrapeState, now_iso
 from batch_export.scraping.submit import Submitter
 from batch_export.testing import Emulator
+from batch_export.testing._app import Request, Response
 from tests.conftest import CANARY_KEY
 from tests.scraping.conftest import FAST, posts
 
@@ -112,10 +115,48 @@ def test_402_leaves_the_intent_and_no_job(desk: Desk, tmp_path: Path) -> None:
         (TransientApiError("429", http_status=429), "throttled"),
         (TransientApiError("503", http_status=503), "lost"),
         (TransientApiError("dropped"), "lost"),
-        (ResponseShapeError("a 202 without job_id"), "lost"),
+        (ResponseShapeError("a 202 without job_id"), "final"),
         (RequestRejectedError("422", http_status=422), "final"),
         (InsufficientBalanceError("402", http_status=402), "final"),
     ],
 )
 def test_what_a_failed_post_means(error: ApiError, outcome: str) -> None:
     assert post_outcome(error) == outcome
+
+
+def _rewriting_posts(emulator: Emulator, rewrite: Callable[[dict[str, Any]], Any]) -> None:
+    """Let the emulator make each job, then answer its POST with ``rewrite(answer)``."""
+    desk = emulator.desk
+    assert desk is not None
+
+    def route(request: Request) -> Response | None:
+        answer = desk.respond(request)
+        if request.method != "POST" or answer is None or answer.status != 202:
+            return answer
+        return Response(202, json.dumps(rewrite(json.loads(answer.body))).encode())
+
+    emulator._api.routes.insert(0, route)
+
+
+def test_a_202_whose_counts_look_wrong_is_still_the_batch_s_job(desk: Desk, tmp_path: Path) -> None:
+    emulator = desk()
+    _rewriting_posts(emulator, lambda answer: {**answer, "accepted_urls": 99, "invalid_urls": 7})
+    submit, [batch, _] = submitter(emulator, tmp_path)
+    job_id = submit.job_for(batch)
+    assert emulator.desk is not None and [j.job_id for j in emulator.desk.created] == [job_id]
+    assert (batch.accepted_urls, batch.invalid_urls, posts(emulator)) == (99, [], 1)
+
+
+def test_a_202_without_a_job_id_stops_and_the_rerun_finds_the_job(
+    desk: Desk, tmp_path: Path
+) -> None:
+    emulator = desk()
+    _rewriting_posts(emulator, lambda answer: {"status": "queued"})
+    submit, [batch, _] = submitter(emulator, tmp_path)
+    with pytest.raises(ResponseShapeError, match="without a usable `job_id`"):
+        submit.job_for(batch)
+    assert batch.intent_at is not None and batch.job_id is None
+    emulator._api.routes.pop(0)
+    assert emulator.desk is not None
+    assert submit.job_for(batch) == emulator.desk.created[0].job_id
+    assert (batch.found_again, posts(emulator)) == (True, 1)
