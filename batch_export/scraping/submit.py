@@ -76,13 +76,15 @@ class SubmitPolicy:
     whose answer was lost (and whose job could not be found) before giving up;
     ``clock_margin``: seconds before the intent from which jobs are looked for (the server's
     clock may be behind ours); ``search_polls``: looks at a found job that shows no item yet
-    (queued) before deciding it is not the batch's; ``backoff``: the waits between attempts.
+    (queued) before deciding it is not the batch's; ``listing_delay``: seconds before a second
+    look, for a job that the listing shows late; ``backoff``: the waits between attempts.
     """
 
     throttled: int = 30
     lost: int = 5
     clock_margin: float = 600.0
     search_polls: int = 10
+    listing_delay: float = 3.0
     backoff: RetryPolicy = field(default_factory=lambda: RetryPolicy(base_delay=1.0))
 
 
@@ -223,6 +225,9 @@ class Submitter:
     def _found_again(self, batch: BatchRecord) -> bool:
         """Look for the batch's job among the jobs created since its intent; record it."""
         with self._search_slot():
+            if self._search(batch):
+                return True
+            self._sleep(self._policy.listing_delay)  # a job may reach the listing late
             return self._search(batch)
 
     def _search(self, batch: BatchRecord) -> bool:
