@@ -28,12 +28,19 @@ The API key is the ``api_key`` option, else dlt's secret ``sources.batch_export.
 (``.dlt/secrets.toml`` or ``SOURCES__BATCH_EXPORT__API_KEY``), else
 ``GEONODE_SCRAPER_API_KEY``. It never reaches dlt's state, traces or logs.
 
-Example (docs/dlt.md has more; the tests run them against the emulator):
+Example (against the bundled emulator, into a DuckDB file; docs/dlt.md has more):
 
-    >>> import dlt
-    >>> pipeline = dlt.pipeline("scraper_jobs", destination="duckdb")  # doctest: +SKIP
-    >>> info = pipeline.run(batch_export_source(since="2026-05-01"))  # doctest: +SKIP
-    >>> raise_for_failures(pipeline)  # doctest: +SKIP
+    >>> import tempfile
+    >>> from batch_export.testing import Emulator, generate_account
+    >>> dlt.config["runtime.dlthub_telemetry"] = False  # nothing leaves the machine
+    >>> work = tempfile.mkdtemp()
+    >>> with Emulator(jobs=generate_account(jobs=5, processing=1), api_key="k") as emu:
+    ...     pipeline = dlt.pipeline("scraper_jobs", pipelines_dir=work,
+    ...                             destination=dlt.destinations.duckdb(f"{work}/w.duckdb"))
+    ...     info = pipeline.run(batch_export_source(base_url=emu.base_url, api_key="k"))
+    >>> raise_for_failures(pipeline)  # no job was left out
+    >>> len(pipeline.state["sources"]["batch_export"]["loaded"]["items"])
+    4
 """
 
 from __future__ import annotations
@@ -183,6 +190,11 @@ def batch_export_source(
     until dlt takes it. ``table_format`` is ``"delta"`` or ``"iceberg"`` for dlt's
     ``filesystem`` destination. ``options`` are those of
     :class:`~batch_export.connection.Connection` (``base_url``, ``api_key``, ``page_size``...).
+
+    Example::
+
+        lake = dlt.pipeline("scraper_jobs", destination="filesystem", dataset_name="scraper")
+        lake.run(batch_export_source(since="2026-05-01", table_format="delta"))
     """
     if (jobs is not None and jobs < 1) or (limit is not None and limit < 0):
         raise InvalidInputError("jobs must be at least 1 and limit at least 0.")
@@ -211,6 +223,11 @@ def batch_export_job(
     Waits for the job as ``batch-export export`` does (``wait``, ``timeout``), with the
     ``options`` of :class:`~batch_export.connection.Connection`. Loaded again, the job
     replaces its rows. No state: every run reads the job.
+
+    Example::
+
+        pipeline = dlt.pipeline("one_job", destination="duckdb", dataset_name="scraper")
+        pipeline.run(batch_export_job("9d7b2c8e-8a4b-4c10-9af3-65f4f8f6c019"))
     """
     connection = _connection(options)
 
@@ -225,6 +242,11 @@ def failed_jobs(pipeline: dlt.Pipeline) -> dict[str, dict[str, Any]]:
     """The jobs that the pipeline's last run of the source left out: error, message, exit code.
 
     They are read again by the next run; a job that loads leaves this list.
+
+    Example::
+
+        failed_jobs(pipeline)
+        # {'job-03': {'error': 'IncompleteResultsError', 'message': '...', 'exit_code': 6}}
     """
     state = pipeline.state.get("sources", {}).get(SECTION, {})
     return {job_id: dict(failure) for job_id, failure in state.get("failed", {}).items()}
@@ -232,7 +254,13 @@ def failed_jobs(pipeline: dlt.Pipeline) -> dict[str, dict[str, Any]]:
 
 def raise_for_failures(pipeline: dlt.Pipeline) -> None:
     """Raise :class:`~batch_export.errors.SyncIncomplete` (exit 10) when the pipeline's last
-    run of the source left jobs out; for a scheduler's task to fail after the others loaded."""
+    run of the source left jobs out; for a scheduler's task to fail after the others loaded.
+
+    Example::
+
+        pipeline.run(batch_export_source())
+        raise_for_failures(pipeline)  # SyncIncomplete: Job job-03 was not loaded by ...
+    """
     failed = sorted(failed_jobs(pipeline).items())
     if not failed:
         return
