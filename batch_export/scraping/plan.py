@@ -97,13 +97,19 @@ class BatchOptions:
         return body
 
     def fingerprint(self) -> dict[str, Any]:
-        """What the state file records of the options: a rerun must give the same."""
+        """What the state file records of the options: a rerun must give the same.
+
+        Headers may carry a target's credentials: their names are kept, their values only
+        as a digest, so that the state file holds no secret.
+        """
+        headers = sorted((self.headers or {}).items())
+        values = hashlib.sha256(repr(headers).encode("utf-8", "surrogatepass")).hexdigest()
         return {
             "formats": list(self.formats),
             "render_js": self.render_js,
             "proxy_country": self.proxy_country,
             "proxy_type": self.proxy_type,
-            "headers": dict(sorted((self.headers or {}).items())),
+            "headers": {"names": [name for name, _ in headers], "digest": values[:16]},
             "batch_size": self.batch_size,
         }
 

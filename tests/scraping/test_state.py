@@ -59,3 +59,12 @@ def test_changed_options_are_named(tmp_path: Path) -> None:
 
 def test_the_default_state_sits_beside_the_output() -> None:
     assert default_state_path("out/pages.csv") == Path("out/pages.csv.scrape.json")
+
+
+def test_header_values_stay_out_of_the_state_file(tmp_path: Path) -> None:
+    options = BatchOptions(headers={"Authorization": "Bearer s3cr3t-t0ken"})
+    ScrapeState.open(tmp_path / "s.json", urls=URLS, options=options).close()
+    assert b"s3cr3t" not in (tmp_path / "s.json").read_bytes()
+    other = BatchOptions(headers={"Authorization": "Bearer another"})
+    with pytest.raises(InvalidInputError, match="other options \\(headers "):
+        ScrapeState.open(tmp_path / "s.json", urls=URLS, options=other)
