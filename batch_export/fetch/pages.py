@@ -10,9 +10,10 @@ result.
 
 The fetcher knows HTTP and the API's answers, not what the pages become: the caller passes
 a ``decode(content, url, page)`` that turns a page's bytes into any object with a ``page``
-number and ``input_indexes()``. It runs in the fetching threads: the pipeline passes a scan
-that only finds each page's indexes and road (:class:`batch_export.flatten.scan.PageScanner`), and
-reads pages into Arrow later, in chunks. :func:`iter_result_pages` is the same road with the
+number and ``input_indexes()``. The requests are in flight in libcurl's thread; ``decode``
+runs in the thread that iterates, as each page is taken in turn: the pipeline passes a scan
+that only finds each page's indexes and road (:class:`batch_export.flatten.scan.PageScanner`),
+and reads pages into Arrow later, in chunks. :func:`iter_result_pages` is the same road with the
 items as parsed JSON (:class:`~batch_export.job.ResultPage`).
 
 Example (against the bundled emulator):
@@ -33,13 +34,12 @@ import itertools
 import math
 import time
 from collections.abc import Callable, Generator, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol, TypedDict, TypeVar, Unpack
 
 from batch_export.api import DEFAULT_CONCURRENCY, DEFAULT_WAIT_TIMEOUT, MAX_PAGE_SIZE
 from batch_export.errors import JobNotFinishedError, ResponseShapeError
-from batch_export.fetch.client import ApiClient, result_pages
+from batch_export.fetch.client import ApiClient, Pending, result_pages
 from batch_export.fetch.ledger import Ledger
 from batch_export.job import JobStatus, ResultPage, decode_json
 
@@ -71,7 +71,7 @@ class Page(Protocol):
 
 P = TypeVar("P", bound=Page)
 PageDecoder = Callable[[bytes, str, int], P]
-"""``decode(content, url, page)``: a 200 answer's bytes as a page object, in a fetching thread."""
+"""``decode(content, url, page)``: a 200 answer's bytes as a page object (see the module)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -182,10 +182,10 @@ def iter_pages(
     page 1 already read (see :func:`read_status`): it is not asked for again.
     """
 
-    def fetch(number: int) -> P:
-        return client.fetch_page(job.job_id, page=number, page_size=page_size, decode=decode)
+    def start(number: int) -> Pending[P]:
+        return client.start_page(job.job_id, page=number, page_size=page_size, decode=decode)
 
-    yield from _proven_pages(fetch, job, page_size, concurrency, rereads, first)
+    yield from _proven_pages(start, job, page_size, concurrency, rereads, first)
 
 
 def iter_result_pages(
@@ -208,14 +208,14 @@ def iter_result_pages(
 
 
 def _proven_pages(
-    fetch: Callable[[int], P],
+    start: Callable[[int], Pending[P]],
     job: JobStatus,
     page_size: int,
     concurrency: int,
     rereads: int,
     first: P | None,
 ) -> Iterator[P]:
-    """Fetch every page with ``fetch(number)``, check each against the ledger, yield in order."""
+    """Fetch every page with ``start(number)``, check each against the ledger, yield in order."""
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}")
     ledger = Ledger.for_job(job, page_size)
@@ -225,7 +225,11 @@ def _proven_pages(
     # When the counters say the last page is full, that one is asked for with the others,
     # rather than one round trip after them.
     probe = int(expected > 0 and expected % page_size == 0)
-    pages = _pages_in_order(fetch, page_count + probe, concurrency, first)
+
+    def fetch(number: int) -> P:
+        return start(number).result()
+
+    pages = _pages_in_order(start, page_count + probe, concurrency, first)
     with contextlib.closing(pages):
         last: P | None = None
         for page in itertools.islice(pages, page_count):
@@ -242,38 +246,35 @@ def _proven_pages(
 
 
 def _pages_in_order(
-    fetch: Callable[[int], P], page_count: int, concurrency: int, first: P | None
+    start: Callable[[int], Pending[P]], page_count: int, concurrency: int, first: P | None
 ) -> Generator[P, None, None]:
-    """Fetch pages 1..page_count with a bounded pool, yielding them in page order.
+    """Ask for pages 1..page_count, a window of them at a time, yielding them in page order.
 
-    With ``first`` (page 1, read already), the other pages are asked for before it is
-    yielded: the fetching is under way while the caller works on page 1.
+    The requests are in flight in libcurl's one thread (:mod:`batch_export.fetch.curl`); the
+    caller of this generator waits for each page in turn and decodes it. With ``first``
+    (page 1, read already), the other pages are asked for before it is yielded: the fetching
+    is under way while the caller works on page 1.
     """
-    start = 1 if first is None else 2
-    if start > page_count:
+    begin = 1 if first is None else 2
+    if begin > page_count:
         if first is not None:
             yield first
         return
-    # Two pages per worker ahead: workers never wait for the consumer, and memory holds at
-    # most that many pages, whatever the size of the job. No more workers than pages.
-    workers = max(1, min(concurrency, page_count - start + 1))
-    window = workers * 2
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="page")
-    pending: dict[int, Future[P]] = {}
-    next_page = start
-    interrupted = False
+    # Two pages per connection ahead: the connections never wait for the consumer, and
+    # memory holds at most that many pages, whatever the size of the job.
+    window = 2 * max(1, min(concurrency, page_count - begin + 1))
+    pending: dict[int, Pending[P]] = {}
+    next_page = begin
     try:
-        for number in range(start - 1 if first is not None else start, page_count + 1):
+        for number in range(begin - 1 if first is not None else begin, page_count + 1):
             while next_page <= page_count and len(pending) < window:
-                pending[next_page] = pool.submit(fetch, next_page)
+                pending[next_page] = start(next_page)
                 next_page += 1
             yield first if number == 1 and first is not None else pending.pop(number).result()
-    except KeyboardInterrupt:
-        interrupted = True
-        raise
     finally:
-        # On Ctrl-C, do not wait for the requests in flight: the CLI exits at once.
-        pool.shutdown(wait=not interrupted, cancel_futures=True)
+        # Pages not waited for (an error, Ctrl-C, a consumer that stopped) are let go at once.
+        for request in pending.values():
+            request.cancel()
 
 
 def _reread_until_consistent(fetch: Callable[[int], P], page: P, ledger: Ledger, rereads: int) -> P:

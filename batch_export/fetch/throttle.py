@@ -53,15 +53,32 @@ class AdaptiveLimit:
     @contextmanager
     def slot(self) -> Iterator[None]:
         """Hold one of the allowed slots while a request is in flight."""
-        with self._condition:
-            self._condition.wait_for(lambda: self._in_flight < self.limit)
-            self._in_flight += 1
+        self.acquire()
         try:
             yield
         finally:
-            with self._condition:
-                self._in_flight -= 1
-                self._condition.notify_all()
+            self.release()
+
+    def acquire(self) -> None:
+        """Take a slot, waiting until one is free; :meth:`release` gives it back (from any
+        thread: libcurl's loop frees the slot of a request when it ends)."""
+        with self._condition:
+            self._condition.wait_for(lambda: self._in_flight < self.limit)
+            self._in_flight += 1
+
+    def try_acquire(self) -> bool:
+        """Take a slot if one is free now; never waits."""
+        with self._condition:
+            if self._in_flight >= self.limit:
+                return False
+            self._in_flight += 1
+            return True
+
+    def release(self) -> None:
+        """Give back a slot taken with :meth:`acquire` or :meth:`try_acquire`."""
+        with self._condition:
+            self._in_flight -= 1
+            self._condition.notify_all()
 
     def throttled(self) -> None:
         """The API answered 429: halve the limit."""
