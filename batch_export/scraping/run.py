@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -43,11 +43,14 @@ from batch_export.scraping.progress import ScrapeProgress
 from batch_export.scraping.state import BatchRecord, ScrapeState
 from batch_export.scraping.submit import Stopped, SubmitPolicy, Submitter
 from batch_export.scraping.table import (
+    ITEM_COLUMNS,
+    STATUS_COLUMNS,
     batch_table,
     latest_rows,
-    lines_table,
+    lines_tables,
     read_part,
     resubmittable_lines,
+    scrape_schema,
 )
 from batch_export.writers.sink import write_batches
 
@@ -100,8 +103,11 @@ class ScrapeRun:
             self._client, state, urls, options, policy=policy, sleep=sleep, on_event=self._event
         )
 
-    def run(self) -> pa.Table:
-        """Every round, then the table: one row per input line."""
+    def run(self) -> None:
+        """Every round: each batch's job made once and exported; then the resubmissions.
+
+        The state stays held (no other run may take it) until :meth:`close`.
+        """
         try:
             if self.state.rounds == 0:
                 lines = self.urls.valid()
@@ -116,15 +122,27 @@ class ScrapeRun:
                 if not planned and not (round < self.resubmit and self._plan_next(round + 1)):
                     break
                 round += 1
-            return lines_table(self._batch_tables(), self.urls)
         finally:
             self.progress.close()
             self._client.close()
-            self.state.close()
+
+    def close(self) -> None:
+        """Let another run take the state file."""
+        self.state.close()
+
+    def tables(self) -> Iterator[pa.Table]:
+        """The table after :meth:`run`, in line order, one first-round batch at a time."""
+        first = (
+            (max(batch.lines), self._rows(batch, ITEM_COLUMNS))
+            for batch in self.state.round_batches(0)
+        )
+        later = [self._rows(b, ITEM_COLUMNS) for b in self.state.batches if b.round > 0]
+        return lines_tables(first, latest_rows(later), self.urls)
 
     def _plan_next(self, round: int) -> bool:
         """Plan the next round from the lines worth resubmitting; False when there are none."""
-        retry = set(resubmittable_lines(latest_rows(self._batch_tables())))
+        rows = [self._rows(batch, STATUS_COLUMNS) for batch in self.state.batches]
+        retry = set(resubmittable_lines(latest_rows(rows, scrape_schema(STATUS_COLUMNS))))
         if not retry:
             return False
         lines = [line for line in self.urls.lines if line.line in retry]
@@ -133,13 +151,11 @@ class ScrapeRun:
         self.state.add_round(plan_batches(lines, batch_size=size, round=round, first=first))
         return True
 
-    def _batch_tables(self) -> list[pa.Table]:
-        tables = []
-        for batch in self.state.batches:
-            if batch.part is not None:
-                part = read_part(self.state.parts_dir / batch.part)
-                tables.append(batch_table(part, batch, self._submitter.sent(batch)))
-        return tables
+    def _rows(self, batch: BatchRecord, columns: tuple[str, ...]) -> pa.Table:
+        """One exported batch's rows, joined to its lines (see :func:`batch_table`)."""
+        assert batch.part is not None, f"batch {batch.number} was not exported"
+        part = read_part(self.state.parts_dir / batch.part, columns)
+        return batch_table(part, batch, self._submitter.sent(batch), columns)
 
     # --- one round ----------------------------------------------------------------------------
 

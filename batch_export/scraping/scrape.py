@@ -165,7 +165,7 @@ def scrape_to_file(
     check_options(fmt, escape_formulas=escape_formulas)
     check_writable(output)
     state_path = state_path or default_state_path(output)
-    table, run = _run(
+    run = _run(
         urls,
         state_path,
         options,
@@ -176,14 +176,21 @@ def scrape_to_file(
         policy,
         sleep,
     )
-    with atomic_output(output) as sink:
-        writer = open_writer(fmt, sink, escape_formulas=escape_formulas, schema=SCRAPE_SCHEMA)
-        try:
-            for batch in table.to_batches(max_chunksize=10_000):
-                writer.write(batch)
-        finally:
-            writer.close()
-    return _report(table, run, output=str(output))
+    tally = _Tally()
+    try:
+        # One first-round batch's rows at a time, in line order: never the whole table.
+        with atomic_output(output) as sink:
+            writer = open_writer(fmt, sink, escape_formulas=escape_formulas, schema=SCRAPE_SCHEMA)
+            try:
+                for table in run.tables():
+                    tally.add(table)
+                    for batch in table.to_batches(max_chunksize=10_000):
+                        writer.write(batch)
+            finally:
+                writer.close()
+    finally:
+        run.close()
+    return _report(tally, run, output=str(output))
 
 
 def scrape(
@@ -221,7 +228,7 @@ def scrape(
     )
     read = read_urls(urls)
     state_path = state_path or Path.cwd() / f"scrape-{read.digest[:12]}.scrape.json"
-    table, run = _run(
+    run = _run(
         read,
         state_path,
         options,
@@ -232,8 +239,14 @@ def scrape(
         None,
         time.sleep,
     )
+    tally = _Tally()
+    try:
+        tables = [tally.add(table) for table in run.tables()]
+    finally:
+        run.close()
+    table = pa.concat_tables(tables) if tables else SCRAPE_SCHEMA.empty_table()
     frame: pd.DataFrame = table.to_pandas(types_mapper=pd.ArrowDtype)
-    frame.attrs["scrape"] = _report(table, run, output=None).__dict__
+    frame.attrs["scrape"] = _report(tally, run, output=None).__dict__
     return frame
 
 
@@ -247,7 +260,8 @@ def _run(
     progress: ScrapeProgress | None,
     policy: SubmitPolicy | None,
     sleep: Callable[[float], None],
-) -> tuple[pa.Table, ScrapeRun]:
+) -> ScrapeRun:
+    """The run of every round, done; its state still held (the caller closes it)."""
     from batch_export.errors import InvalidInputError
 
     if not isinstance(resubmit, int) or not 0 <= resubmit <= 10:
@@ -266,23 +280,41 @@ def _run(
         policy=policy,
         sleep=sleep,
     )
-    return run.run(), run
+    try:
+        run.run()
+    except BaseException:
+        run.close()
+        raise
+    return run
 
 
-def _report(table: pa.Table, run: ScrapeRun, *, output: str | None) -> ScrapeReport:
+@dataclass
+class _Tally:
+    """What the table holds, counted as its chunks go by."""
+
+    rows: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    charged: int = 0
+
+    def add(self, table: pa.Table) -> pa.Table:
+        self.rows += table.num_rows
+        self.statuses.update(table.column("status").to_pylist())
+        self.charged += pc.sum(table.column("tokens_charged")).as_py() or 0
+        return table
+
+
+def _report(tally: _Tally, run: ScrapeRun, *, output: str | None) -> ScrapeReport:
     counts: RunCounts = run.counts
     read = run.urls.counts()
-    statuses = Counter(table.column("status").to_pylist())
-    charged = pc.sum(table.column("tokens_charged")).as_py() or 0
     return ScrapeReport(
         lines=read["lines"],
         valid=read["valid"],
         invalid=read["invalid"],
         duplicates=read["duplicates"],
         batches=len(run.state.batches),
-        rows=table.num_rows,
-        by_status={str(status): n for status, n in statuses.items()},
-        charged=int(charged),
+        rows=tally.rows,
+        by_status={str(status): n for status, n in tally.statuses.items()},
+        charged=tally.charged,
         posts=counts.posts,
         submitted=counts.submitted,
         found_again=counts.found_again,

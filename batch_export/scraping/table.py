@@ -3,10 +3,11 @@
 Each batch's job is exported through the one road into a part file (the item schema, as
 ``batch-export export`` writes it). :func:`batch_table` joins a part to its batch: each item
 gets the input line it answers (see :mod:`batch_export.scraping.join`) and the number of
-attempts, and each URL the API refused gets a row marked ``invalid``. :func:`lines_table`
+attempts, and each URL the API refused gets a row marked ``invalid``. :func:`lines_tables`
 keeps, for each line, its row from its last attempt, adds a row for every line that was never
 sent (no URL, marked ``invalid`` with the reason), and proves the result: each line exactly
-once, from 1 to the last.
+once, from 1 to the last. It goes one first-round batch at a time, so that the table is
+written in line order without being held whole (only the resubmitted lines' rows are).
 
 Example:
 
@@ -18,7 +19,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -32,19 +33,44 @@ from batch_export.scraping.inputs import UrlInput
 from batch_export.scraping.join import BatchJoin
 from batch_export.scraping.state import BatchRecord
 
-__all__ = ["INVALID_CODE", "batch_table", "lines_table", "read_part", "resubmittable_lines"]
+__all__ = [
+    "INVALID_CODE",
+    "ITEM_COLUMNS",
+    "STATUS_COLUMNS",
+    "batch_table",
+    "latest_rows",
+    "lines_table",
+    "lines_tables",
+    "never_sent",
+    "read_part",
+    "resubmittable_lines",
+    "scrape_schema",
+]
 
 INVALID_CODE = "INVALID_URL"
 _REFUSED = "The API refused this URL as invalid."
 
 
-def read_part(path: Path) -> pa.Table:
-    """A part file (one job's export) read back."""
-    return pq.ParquetFile(path).read()
+ITEM_COLUMNS: tuple[str, ...] = tuple(SCRAPE_SCHEMA.names[1:-1])
+# What the resubmission plan needs of each row: a light read of the parts.
+STATUS_COLUMNS: tuple[str, ...] = ("input_index", "url", "status", "error_code")
 
 
-def batch_table(part: pa.Table, batch: BatchRecord, sent: Sequence[str]) -> pa.Table:
-    """The rows of one batch, in :data:`SCRAPE_SCHEMA`: its items and its refused URLs."""
+def read_part(path: Path, columns: Sequence[str] = ITEM_COLUMNS) -> pa.Table:
+    """A part file (one job's export) read back, only ``columns``."""
+    return pq.ParquetFile(path).read(columns=list(columns))
+
+
+def scrape_schema(columns: Sequence[str] = ITEM_COLUMNS) -> pa.Schema:
+    """:data:`SCRAPE_SCHEMA` with only ``columns`` of the items between line and attempts."""
+    fields = [SCRAPE_SCHEMA.field(name) for name in ("line", *columns, "attempts")]
+    return pa.schema(fields, metadata=SCRAPE_SCHEMA.metadata)
+
+
+def batch_table(
+    part: pa.Table, batch: BatchRecord, sent: Sequence[str], columns: Sequence[str] = ITEM_COLUMNS
+) -> pa.Table:
+    """The rows of one batch (its items, then its refused URLs), in :func:`scrape_schema`."""
     join = BatchJoin(sent, batch.invalid_urls)
     indexes = part.column("input_index").to_pylist()
     urls = part.column("url").to_pylist()
@@ -58,21 +84,18 @@ def batch_table(part: pa.Table, batch: BatchRecord, sent: Sequence[str]) -> pa.T
             f"{len(sent)} URLs sent exactly once: rerun later; report the job if it persists.",
             job_id=batch.job_id,
         )
-    attempts = batch.round + 1
-    items = part.select(SCRAPE_SCHEMA.names[1:-1])
-    items = items.add_column(
-        0, SCRAPE_SCHEMA.field("line"), pa.array([batch.lines[p] for p in positions], pa.int64())
-    )
+    schema, attempts = scrape_schema(columns), batch.round + 1
+    items = part.select(list(columns))
+    lines = pa.array([batch.lines[p] for p in positions], pa.int64())
+    items = items.add_column(0, schema.field("line"), lines)
     items = items.append_column(
-        SCRAPE_SCHEMA.field("attempts"), pa.array([attempts] * len(positions), pa.int32())
+        schema.field("attempts"), pa.array([attempts] * len(positions), pa.int32())
     )
     refused = [
         _invalid_row(batch.lines[p], sent[p], _REFUSED, job_id=batch.job_id, attempts=attempts)
         for p in join.refused_positions()
     ]
-    return pa.concat_tables(
-        [items.cast(SCRAPE_SCHEMA), pa.Table.from_pylist(refused, schema=SCRAPE_SCHEMA)]
-    )
+    return pa.concat_tables([items.cast(schema), pa.Table.from_pylist(refused, schema=schema)])
 
 
 def _invalid_row(
@@ -89,9 +112,9 @@ def _invalid_row(
     }
 
 
-def latest_rows(tables: Iterable[pa.Table]) -> pa.Table:
+def latest_rows(tables: Iterable[pa.Table], schema: pa.Schema = SCRAPE_SCHEMA) -> pa.Table:
     """For each line, the row of its last attempt, in line order."""
-    table = pa.concat_tables([SCRAPE_SCHEMA.empty_table(), *tables])
+    table = pa.concat_tables([schema.empty_table(), *tables])
     if not table.num_rows:
         return table
     order = pc.sort_indices(table, sort_keys=[("line", "ascending"), ("attempts", "descending")])
@@ -102,21 +125,56 @@ def latest_rows(tables: Iterable[pa.Table]) -> pa.Table:
     return table.filter(keep)
 
 
-def lines_table(tables: Iterable[pa.Table], urls: UrlInput) -> pa.Table:
-    """The whole table: each input line once, its last attempt, never-sent lines marked."""
-    never_sent = [
+def never_sent(urls: UrlInput) -> pa.Table:
+    """A row for each line that is no URL: marked invalid, with the reason."""
+    rows = [
         _invalid_row(line.line, line.url, line.problem, job_id=None, attempts=0)
         for line in urls.lines
         if line.problem is not None
     ]
-    table = latest_rows([*tables, pa.Table.from_pylist(never_sent, schema=SCRAPE_SCHEMA)])
+    return pa.Table.from_pylist(rows, schema=SCRAPE_SCHEMA)
+
+
+def lines_tables(
+    first_round: Iterable[tuple[int, pa.Table]], later: pa.Table, urls: UrlInput
+) -> Iterator[pa.Table]:
+    """The table in line order, a chunk a first-round batch, each line proven once.
+
+    ``first_round``: each first-round batch's last line and rows, in order (their lines
+    follow one another); ``later``: the last row of each line resubmitted since. Only one
+    batch's rows are held at a time, beside the resubmitted ones.
+    """
+    pending = latest_rows([never_sent(urls)])
+    start, total = 1, len(urls.lines)
+    for last, rows in [*first_round, (total, SCRAPE_SCHEMA.empty_table())]:
+        if last < start:
+            continue
+        chunk = [rows] + [_between(table, start, last) for table in (later, pending)]
+        table = latest_rows(chunk)
+        _check_lines(table, start, last, total)
+        start = last + 1
+        yield table
+
+
+def _between(table: pa.Table, first: int, last: int) -> pa.Table:
+    line = table.column("line")
+    return table.filter(pc.and_(pc.greater_equal(line, first), pc.less_equal(line, last)))
+
+
+def _check_lines(table: pa.Table, first: int, last: int, total: int) -> None:
     lines = table.column("line").to_pylist()
-    if lines != list(range(1, len(urls.lines) + 1)):
-        missing = sorted(set(range(1, len(urls.lines) + 1)) - set(lines))
+    if lines != list(range(first, last + 1)):
+        missing = sorted(set(range(first, last + 1)) - set(lines))
         raise IncompleteResultsError(
-            f"The table would not hold each of the {len(urls.lines):,} input lines once "
+            f"The table would not hold each of the {total:,} input lines once "
             f"({len(missing):,} missing, first {missing[:5]}): rerun the same command."
         )
+
+
+def lines_table(tables: Iterable[pa.Table], urls: UrlInput) -> pa.Table:
+    """The whole table at once (for small inputs and tests): each line once, in order."""
+    table = latest_rows([*tables, never_sent(urls)])
+    _check_lines(table, 1, len(urls.lines), len(urls.lines))
     return table
 
 
