@@ -1,24 +1,18 @@
 """One thread drives every request in flight through libcurl: no thread per connection.
 
 :class:`CurlLoop` owns a ``pycurl.CurlMulti`` and the one thread that drives it
-(``socket_action`` over an epoll selector, woken through a socket pair when a request is
-handed in). libcurl connects, keeps connections alive, reads and decompresses the answers
-outside the interpreter; Python sees an answer's header lines and its body in a few large
-chunks, which land in a buffer that goes as it is to the page scan and the Arrow reader.
-Callers hand in a :class:`Request` and get a :class:`Transfer` at once; :meth:`Transfer.wait`
-blocks until it is done (Ctrl-C interrupts the wait).
+(``socket_action`` over an epoll selector). libcurl connects, keeps connections alive, reads
+and decompresses the answers outside the interpreter; Python sees an answer's header lines and
+its body in a few large chunks, which land in a buffer that goes as it is to the page scan and
+the Arrow reader. Callers hand in a :class:`Request` and get a :class:`Transfer` at once;
+:meth:`Transfer.wait` blocks until it is done (Ctrl-C interrupts the wait). Each request is
+bounded in time and size on its easy handle (:mod:`batch_export.fetch.easy`).
 
-What the server could otherwise push is bounded here, for every request:
-
-- **Time**: ``CURLOPT_TIMEOUT_MS`` is the request's whole deadline (connect, headers, body;
-  a server that trickles a byte at a time is cut there).
-- **Size**: ``CURLOPT_MAXFILESIZE_LARGE`` stops a body past the bound on the wire and, since
-  libcurl 8.20, decompressed; the write callback counts the decoded bytes too, and stops a
-  200 answer one byte past the bound (a belt to libcurl's braces). Of an error answer only
-  its first :data:`ERROR_BODY_PREFIX` bytes are kept, of a redirect nothing.
-- **Where**: no redirect is followed (the client decides, by its own rule), only http and
-  https are spoken, and the proxy is the one the client chose (``""`` for none): libcurl's
-  own reading of ``http_proxy`` and ``no_proxy`` is switched off.
+A request waits in the loop until its :class:`Gate` (the client's concurrency limit, lowered
+on 429) has room, and starts the moment another ends, in the order they came. The loop is
+woken (through a socket pair) only when it sleeps: awake, while requests run and for a moment
+after, it looks at what came in every :data:`_LOOK` seconds, which costs less than a wake-up
+for each request.
 
 Example (against a port where nothing listens):
 
@@ -42,10 +36,18 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
 
 import pycurl
+
+from batch_export.fetch.easy import (
+    ERROR_BODY_PREFIX,
+    TIMED_OUT,
+    EasyHandle,
+    Failure,
+    Gate,
+    Request,
+    Route,
+)
 
 __all__ = [
     "ERROR_BODY_PREFIX",
@@ -58,71 +60,14 @@ __all__ = [
     "Transfer",
 ]
 
-ERROR_BODY_PREFIX = 64 * 2**10
-# Header lines kept for the client; the others are only counted.
-_KEPT = frozenset({b"location", b"retry-after", b"content-length"})
-_MAX_HEADER_BYTES = 256 * 2**10  # libcurl's own bound is 300 KB
-_MAX_FIELD = 1000
-# Chunks handed to the write callback: fewer calls into Python for a page.
-_BUFFER_BYTES = 512 * 2**10
 _IDLE_HANDLES = 64
 # While requests run, and for _LINGER after, the loop turns at least every _LOOK seconds to
 # start what came in meanwhile, rather than be woken for each request.
 _LOOK = 0.002
 _LINGER = 0.1
 _CONNECTIONS_KEPT = 64
-_SUPPRESS_CONNECT_HEADERS = 265  # CURLOPT_SUPPRESS_CONNECT_HEADERS (pycurl has no name for it)
 _IN = selectors.EVENT_READ
 _OUT = selectors.EVENT_WRITE
-
-
-@dataclass(frozen=True, kw_only=True)
-class Route:
-    """How requests reach the server: the proxy (``""``: none) and the CA certificates."""
-
-    proxy: str = ""
-    ca_file: str | None = None
-    ca_dir: str | None = None
-
-
-class Gate(Protocol):
-    """How many requests may be in flight: the loop starts one only when ``try_acquire()``
-    says yes, and calls ``release()`` when it ends (see
-    :class:`batch_export.fetch.throttle.AdaptiveLimit`)."""
-
-    def try_acquire(self) -> bool: ...
-
-    def release(self) -> None: ...
-
-
-@dataclass(frozen=True, kw_only=True)
-class Request:
-    """One request: its full URL, header lines, deadline in seconds, and the bound on the
-    body of an answer of status ``ok`` (the one answer whose body is read whole)."""
-
-    url: str
-    headers: tuple[str, ...]
-    timeout: float
-    limit: int
-    route: Route
-    method: str = "GET"
-    body: bytes | None = None
-    ok: int = 200
-    gate: Gate | None = None
-
-
-@dataclass(frozen=True)
-class Failure:
-    """Why a transfer gave no usable answer: libcurl's error ``code`` (0 when it was ours),
-    ``reason`` (``"curl"``, ``"too_large"``, ``"announced"``, ``"cancelled"``), and for
-    ``"announced"`` the length the answer announced."""
-
-    code: int
-    reason: str = "curl"
-    announced: int | None = None
-
-
-TIMED_OUT = Failure(pycurl.E_OPERATION_TIMEDOUT)
 
 
 class Transfer:
@@ -174,133 +119,6 @@ class Transfer:
         self._on_done(self)
 
 
-class _Handle:
-    """A libcurl easy handle, reused from transfer to transfer, with its callbacks' state."""
-
-    __slots__ = ("chunks", "curl", "fields", "header_bytes", "limit", "ok", "route", "size",
-                 "status", "stop", "transfer")  # fmt: skip
-
-    def __init__(self) -> None:
-        self.curl = pycurl.Curl()
-        self.route: Route | None = None
-        self.transfer: Transfer | None = None
-        self._clear()
-
-    def _clear(self) -> None:
-        self.status = 0
-        self.fields: dict[str, str] = {}
-        self.chunks: list[bytes] = []
-        self.size = 0
-        self.header_bytes = 0
-        self.limit = 0
-        self.ok = 200
-        self.stop: Failure | str | None = None
-
-    def begin(self, transfer: Transfer) -> None:
-        """Set the handle up for ``transfer``; options that do not change are set once."""
-        request = transfer.request
-        curl = self.curl
-        if self.route != request.route:
-            curl.reset()
-            self._set_constant_options(request.route)
-            self.route = request.route
-        curl.setopt(pycurl.URL, request.url)
-        curl.setopt(pycurl.HTTPHEADER, list(request.headers))
-        curl.setopt(pycurl.TIMEOUT_MS, max(1, int(request.timeout * 1000)))
-        # libcurl's own bound also stops an error answer's body, which is read in part only.
-        curl.setopt(pycurl.MAXFILESIZE_LARGE, max(request.limit, ERROR_BODY_PREFIX))
-        if request.method != "GET":
-            if request.body is not None:
-                curl.setopt(pycurl.POSTFIELDS, request.body)
-            curl.setopt(pycurl.CUSTOMREQUEST, request.method)
-            self.route = None  # a handle that sent another method is set up anew next time
-        self._clear()
-        self.limit, self.ok = request.limit, request.ok
-        self.transfer = transfer
-
-    def _set_constant_options(self, route: Route) -> None:
-        curl = self.curl
-        curl.setopt(pycurl.NOSIGNAL, 1)
-        curl.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
-        curl.setopt(pycurl.FOLLOWLOCATION, 0)
-        curl.setopt(pycurl.ACCEPT_ENCODING, "")  # every encoding libcurl decodes
-        curl.setopt(pycurl.BUFFERSIZE, _BUFFER_BYTES)
-        curl.setopt(pycurl.WRITEFUNCTION, self.on_body)
-        curl.setopt(pycurl.HEADERFUNCTION, self.on_header)
-        # The proxy chosen by the client, or none: never libcurl's reading of the environment.
-        curl.setopt(pycurl.PROXY, route.proxy)
-        curl.setopt(pycurl.NOPROXY, "")
-        curl.setopt(_SUPPRESS_CONNECT_HEADERS, 1)  # a proxy's CONNECT answer is not the API's
-        if route.ca_file:
-            curl.setopt(pycurl.CAINFO, route.ca_file)
-        if route.ca_dir:
-            curl.setopt(pycurl.CAPATH, route.ca_dir)
-
-    def on_header(self, line: bytes) -> int | None:
-        """One header line (a status line starts each answer, 1xx ones included)."""
-        self.header_bytes += len(line)
-        if self.header_bytes > _MAX_HEADER_BYTES:
-            return 0  # libcurl ends the transfer with a write error
-        if line[:5] == b"HTTP/":
-            code = line.split(None, 2)[1:2]
-            self.status = int(code[0]) if code and code[0].isdigit() and len(code[0]) == 3 else 0
-            self.fields = {}
-            return None
-        name, colon, value = line.partition(b":")
-        key = name.strip().lower()
-        if not colon or key not in _KEPT:
-            return None
-        text = value.strip().decode("latin-1")[:_MAX_FIELD]
-        field = key.decode()
-        self.fields[field] = f"{self.fields[field]}, {text}" if field in self.fields else text
-        announced = field == "content-length" and self.status == self.ok and text.isdigit()
-        if announced and int(text) > self.limit:
-            self.stop = Failure(0, "announced", int(text))
-            return 0
-        return None
-
-    def on_body(self, chunk: bytes) -> int | None:
-        """A piece of the body, decoded: kept within the bounds, else the transfer stops."""
-        if self.status == self.ok:
-            self.size += len(chunk)
-            if self.size > self.limit:
-                self.stop = Failure(0, "too_large")
-                return 0
-            self.chunks.append(chunk)
-            return None
-        if 300 <= self.status < 400 and "location" in self.fields:
-            self.stop = "enough"  # a redirect's body is never read
-            return 0
-        room = ERROR_BODY_PREFIX - self.size
-        self.chunks.append(chunk[:room])
-        self.size += min(room, len(chunk))
-        if self.size >= ERROR_BODY_PREFIX:
-            self.stop = "enough"
-            return 0
-        return None
-
-    def outcome(self, code: int) -> tuple[bytes, Failure | None]:
-        """The body and the failure of the transfer that ended with libcurl's ``code``."""
-        body = b"".join(self.chunks) if len(self.chunks) != 1 else self.chunks[0]
-        if isinstance(self.stop, Failure):
-            return b"", self.stop
-        if code == 0 or self.stop == "enough":
-            return body, None
-        if self.status >= 200 and self.status != self.ok:
-            # An error answer cut short (or past libcurl's bound): its status says enough.
-            return body, None
-        if code == pycurl.E_FILESIZE_EXCEEDED:
-            return b"", Failure(code, "too_large")
-        return b"", Failure(code)
-
-    def finish(self) -> tuple[Transfer | None, int, dict[str, str]]:
-        """Let go of the transfer; the handle is ready for the next."""
-        transfer, status, fields = self.transfer, self.status, self.fields
-        self.transfer = None
-        self._clear()
-        return transfer, status, fields
-
-
 class CurlLoop:
     """A ``CurlMulti`` and the daemon thread that drives it; thread-safe :meth:`submit`.
 
@@ -325,9 +143,10 @@ class CurlLoop:
         self._selector.register(self._wake_in, _IN, None)
         self._inbox: collections.deque[tuple[str, Transfer]] = collections.deque()
         self._waiting: collections.deque[Transfer] = collections.deque()
-        self._running: dict[Transfer, _Handle] = {}
-        self._handles: dict[pycurl.Curl, _Handle] = {}
-        self._idle: list[_Handle] = []
+        self._running: dict[Transfer, EasyHandle] = {}
+        self._handles: dict[pycurl.Curl, EasyHandle] = {}
+        self._owners: dict[EasyHandle, Transfer] = {}
+        self._idle: list[EasyHandle] = []
         self._timer_at: float | None = None
         self._woken = False
         self._asleep = False
@@ -380,7 +199,7 @@ class CurlLoop:
     def _fail_all(self) -> None:
         """End every transfer in flight with a failure, whatever state libcurl is in."""
         for transfer, handle in list(self._running.items()):
-            del self._running[transfer]
+            del self._running[transfer], self._owners[handle]
             with contextlib.suppress(pycurl.error):
                 self._multi.remove_handle(handle.curl)
             handle.finish()
@@ -430,9 +249,9 @@ class CurlLoop:
         while True:
             queued, done, failed = self._multi.info_read()
             for curl in done:
-                self._end_handle(self._handles[curl], 0)
+                self._end(self._owners[self._handles[curl]], 0)
             for curl, code, _ in failed:
-                self._end_handle(self._handles[curl], code)
+                self._end(self._owners[self._handles[curl]], code)
             if not queued:
                 return
 
@@ -465,13 +284,14 @@ class CurlLoop:
     def _start(self, transfer: Transfer) -> None:
         handle = self._idle.pop() if self._idle else self._new_handle()
         try:
-            handle.begin(transfer)
+            handle.begin(transfer.request)
         except pycurl.error as error:  # an option libcurl refused (a URL it cannot take)
             handle.finish()
             self._idle.append(handle)
             self._complete(transfer, 0, {}, b"", Failure(_code(error)))
             return
         self._running[transfer] = handle
+        self._owners[handle] = transfer
         transfer.started = time.monotonic()
         self._multi.add_handle(handle.curl)
 
@@ -483,20 +303,17 @@ class CurlLoop:
                 self._waiting.remove(transfer)
             self._complete(transfer, 0, {}, b"", Failure(0, "cancelled"))
 
-    def _new_handle(self) -> _Handle:
-        handle = _Handle()
+    def _new_handle(self) -> EasyHandle:
+        handle = EasyHandle()
         self._handles[handle.curl] = handle
         return handle
 
-    def _end_handle(self, handle: _Handle, code: int) -> None:
-        if handle.transfer is not None:
-            self._end(handle.transfer, code)
-
     def _end(self, transfer: Transfer, code: int, failure: Failure | None = None) -> None:
         handle = self._running.pop(transfer)
+        del self._owners[handle]
         self._multi.remove_handle(handle.curl)
         body, failed = handle.outcome(code)
-        _, status, fields = handle.finish()
+        status, fields = handle.finish()
         if len(self._idle) < _IDLE_HANDLES:
             self._idle.append(handle)
         else:
