@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from batch_export.summary.counts import Summary, SummaryBuilder
+    from batch_export.summary.failures import FailureTally
 
 __all__ = ["JobStream", "load_arrow_side", "open_job"]
 
@@ -84,6 +85,7 @@ class JobStream:
         self._client = client
         self._progress = progress
         self._builder: SummaryBuilder | None = None
+        self._failures: FailureTally | None = None
         self._items_changed = 0
 
     @property
@@ -97,17 +99,29 @@ class JobStream:
         from batch_export.flatten.chunks import read_in_chunks
         from batch_export.flatten.items import PAGE_POOL
         from batch_export.summary.counts import SummaryBuilder
+        from batch_export.summary.failures import FailureTally
 
         if self._count:
             self._builder = SummaryBuilder()
+        # The failure codes are tallied even when nothing else is counted: the sync's jobs
+        # table shows them (two pyarrow calls a batch).
+        self._failures = failures = FailureTally()
         chunks = read_in_chunks(self._pages, on_changed=self._changed)
         batches = (self._advanced(batch) for batch in chunks)
         for batch in joined(batches, rows=JOINED_ROWS, nbytes=JOINED_BYTES, memory_pool=PAGE_POOL):
             if self._builder is not None:
                 self._builder.add(batch)
+            failures.add(batch)
             self.rows += batch.num_rows
             yield batch
         self._progress.close()
+
+    def failure_columns(self) -> dict[str, Any]:
+        """The failed items' codes so far, as a jobs table holds them (``failure_codes``,
+        ``failed_retryable``; see :class:`~batch_export.summary.failures.FailureTally`)."""
+        from batch_export.summary.failures import FailureTally
+
+        return (self._failures or FailureTally()).columns()
 
     def summary(self, *, output: dict[str, Any] | None = None) -> Summary:
         """The summary of the rows that went by, with the job's own figures."""

@@ -239,3 +239,20 @@ def test_the_tally_of_an_exported_job_agrees_with_its_summary(
     items = {code: note["items"] for code, note in codes.items()}
     assert items == dict.fromkeys(SMALL_FAILURES.values(), 1)
     assert tally.columns()["failed_retryable"] == 3
+
+
+def test_the_road_tallies_failure_codes_when_nothing_else_is_counted(
+    sample_api: Emulator,
+) -> None:
+    """The sync reads jobs with count=False: their codes are tallied all the same."""
+    from batch_export.connection import Connection
+    from batch_export.pipeline import open_job
+
+    connection = Connection(base_url=sample_api.base_url, api_key=CANARY_KEY)
+    with open_job(SMALL_JOB, connection=connection, count=False) as stream:
+        assert stream.failure_columns() == {"failure_codes": None, "failed_retryable": 0}
+        rows = sum(batch.num_rows for batch in stream)
+    assert rows == 25
+    columns = stream.failure_columns()
+    assert columns["failed_retryable"] == 3
+    assert set(json.loads(columns["failure_codes"])) == set(SMALL_FAILURES.values())
