@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install browser demo test unit lint format bench bench-quick bench-peers clean
+.PHONY: help install browser demo test unit unit-fast lint format bench bench-quick bench-peers clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ postgres: ## Install PostgreSQL's server binaries for the warehouse tests (Debia
 
 unit: install ## Run the tests only
 	$(BIN)/pytest -q
+
+unit-fast: install ## The quick tests only, for the edit-test loop (under a minute; make test runs all)
+	$(BIN)/pytest -q -x -m "not slow"
 
 lint: install ## ruff (lint and format check), mypy --strict, and the import contracts
 	$(BIN)/ruff check batch_export tests scripts bench examples
