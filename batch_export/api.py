@@ -11,6 +11,8 @@ defaults from here).
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
     "API_KEY_ENV",
     "BASE_URL_ENV",
@@ -25,6 +27,7 @@ __all__ = [
     "MAX_PAGE_SIZE",
     "OUTPUT_FORMATS",
     "PROXY_TYPES",
+    "canonical_job_id",
 ]
 
 DEFAULT_BASE_URL = "https://scraper.geonode.io"
@@ -51,3 +54,31 @@ DEFAULT_MAX_RETRIES = 7
 DEFAULT_REQUEST_TIMEOUT = 60.0
 # Seconds to wait for a job to finish.
 DEFAULT_WAIT_TIMEOUT = 3600.0
+
+# A UUID as people copy it (any case; braces and a urn:uuid: prefix are taken off first).
+_UUID = re.compile(r"[0-9a-f]{8}(-?)[0-9a-f]{4}\1[0-9a-f]{4}\1[0-9a-f]{4}\1[0-9a-f]{12}", re.I)
+_URN = "urn:uuid:"
+
+
+def canonical_job_id(job_id: str) -> str:
+    """``job_id`` as the API writes it: a UUID lower case and hyphenated, any other id as is.
+
+    Job ids are UUIDs (the API answers ``9d7b2c8e-8a4b-4c10-9af3-65f4f8f6c019``); the same
+    id in upper case, without hyphens, in braces or as a ``urn:uuid:`` is that job too.
+
+    >>> canonical_job_id("{9D7B2C8E8A4B4C109AF365F4F8F6C019}")
+    '9d7b2c8e-8a4b-4c10-9af3-65f4f8f6c019'
+    >>> canonical_job_id("urn:uuid:9D7B2C8E-8A4B-4C10-9AF3-65F4F8F6C019")
+    '9d7b2c8e-8a4b-4c10-9af3-65f4f8f6c019'
+    >>> canonical_job_id("My-Job")
+    'My-Job'
+    """
+    body = job_id
+    if body[: len(_URN)].lower() == _URN:
+        body = body[len(_URN) :]
+    elif body[:1] == "{" and body[-1:] == "}":
+        body = body[1:-1]
+    if not _UUID.fullmatch(body):
+        return job_id
+    digits = body.replace("-", "").lower()
+    return "-".join((digits[:8], digits[8:12], digits[12:16], digits[16:20], digits[20:]))

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Unpack
 from batch_export.atomic import atomic_output, check_writable, write_bytes
 from batch_export.connection import Connection, ConnectionOptions
 from batch_export.errors import ItemErrorsFound
-from batch_export.fetch.client import ApiClient, check_job_id
+from batch_export.fetch.client import ApiClient
 from batch_export.pipeline import open_job
 from batch_export.summary.progress import Progress
 from batch_export.summary.report import write_report
@@ -61,7 +61,6 @@ def export(
     (:mod:`batch_export.summary.report`); ``failed_urls_retryable_path`` the failed URLs whose
     failure code says resubmitting may help (:mod:`batch_export.codes`), one a line.
     """
-    check_job_id(job_id)
     connection = connection or Connection(**connection_options)
     fmt = resolve_format(str(path), format)
     check_options(fmt, escape_formulas=escape_formulas)
@@ -86,8 +85,8 @@ def export(
         write_report(summary, report_path)
     if fail_on_item_errors and summary.failed_items:
         raise ItemErrorsFound(
-            f"{summary.failed_items} of {summary.rows} items of job {job_id} failed "
+            f"{summary.failed_items} of {summary.rows} items of job {summary.job_id} failed "
             "(--fail-on-item-errors); the export itself was written.",
-            job_id=job_id,
+            job_id=summary.job_id,
         )
     return summary

@@ -78,7 +78,7 @@ def read_job(
     (['job_id', 'input_index', 'url'], 5)
     """
     connection = Connection(**options)
-    table, job, summary = _read_table(check_job_id(job_id), connection, Progress(enabled=progress))
+    table, job, summary = _read_table(job_id, connection, Progress(enabled=progress))
     frame = _to_frame(table)
     frame.attrs["job"] = job.to_dict()
     frame.attrs["summary"] = summary.to_dict()
@@ -102,6 +102,7 @@ def read_jobs(
     >>> df.groupby("job_id").size().to_dict(), sorted(df.attrs["summaries"])
     ({'a': 3, 'b': 4}, ['a', 'b'])
     """
+    # Canonical before the road, so that one job given in two forms counts as given twice.
     ids = [check_job_id(job_id) for job_id in job_ids]
     repeated = sorted({job_id for job_id in ids if ids.count(job_id) > 1})
     if repeated:
@@ -138,7 +139,7 @@ def iter_batches(
     [120]
     """
     connection = Connection(**options)
-    check_job_id(job_id)
+    job_id = check_job_id(job_id)  # now, not at the first next(); the road checks it again
     # Built now, so that a bad base URL or key is reported before the first next().
     connection.client().close()
     return _stream(job_id, connection, Progress(enabled=progress))

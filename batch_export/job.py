@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
 from typing import Any
 
+from batch_export.api import canonical_job_id
 from batch_export.errors import ResponseShapeError, TransientApiError
 from batch_export.text import MAX_DEPTH, JsonTooDeep, NotJson, read_json, too_deep
 
@@ -286,7 +287,10 @@ def shown(value: object) -> str:
 
 
 def _check_job_id(answered: object, asked: str) -> None:
+    # UUIDs compare as UUIDs: an answer in upper case, say, is for the job asked.
     if answered is None or answered == asked:
+        return
+    if isinstance(answered, str) and canonical_job_id(answered) == canonical_job_id(asked):
         return
     raise ResponseShapeError(
         f"The API answered for job {shown(answered)} when asked for job {shown(asked)}: "

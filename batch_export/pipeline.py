@@ -38,9 +38,10 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from batch_export.connection import Connection
-from batch_export.errors import JobNotFinishedError
+from batch_export.errors import BatchExportError, JobNotFinishedError
 from batch_export.fetch.client import ApiClient, check_job_id
 from batch_export.fetch.pages import WaitPolicy, iter_pages, read_status
+from batch_export.fetch.secret import KeyPatterns
 from batch_export.flatten.scan import PageScanner, ResultBody
 from batch_export.job import JobStatus
 from batch_export.summary.progress import Progress
@@ -48,6 +49,7 @@ from batch_export.summary.progress import Progress
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from batch_export.flatten.scrub import BatchScrub
     from batch_export.summary.counts import Summary, SummaryBuilder
     from batch_export.summary.failures import FailureTally
 
@@ -66,7 +68,8 @@ class JobStream:
     """A finished job's items as record batches, counted as they go by.
 
     ``job`` is the job's status as read before its pages; ``rows`` counts the rows yielded
-    so far. Iterate once.
+    so far; ``hidden`` the runs of the API key hidden so far, in the job's fields and in the
+    items (see :mod:`batch_export.flatten.scrub`). Iterate once.
     """
 
     def __init__(
@@ -77,6 +80,8 @@ class JobStream:
         client: ApiClient,
         progress: Progress,
         count: bool = True,
+        key: KeyPatterns | None = None,
+        hidden: int = 0,
     ) -> None:
         self.job = job
         self._count = count
@@ -86,7 +91,15 @@ class JobStream:
         self._progress = progress
         self._builder: SummaryBuilder | None = None
         self._failures: FailureTally | None = None
+        self._key = key
+        self._hidden_in_job = hidden
+        self._scrub: BatchScrub | None = None
         self._items_changed = 0
+
+    @property
+    def hidden(self) -> int:
+        """Runs of the API key replaced by ``<hidden>`` so far: job fields and items."""
+        return self._hidden_in_job + (self._scrub.hidden if self._scrub is not None else 0)
 
     @property
     def values_changed(self) -> int:
@@ -98,6 +111,7 @@ class JobStream:
         from batch_export.batches import joined
         from batch_export.flatten.chunks import read_in_chunks
         from batch_export.flatten.items import PAGE_POOL
+        from batch_export.flatten.scrub import BatchScrub
         from batch_export.summary.counts import SummaryBuilder
         from batch_export.summary.failures import FailureTally
 
@@ -106,9 +120,12 @@ class JobStream:
         # The failure codes are tallied even when nothing else is counted: the sync's jobs
         # table shows them (two pyarrow calls a batch).
         self._failures = failures = FailureTally()
+        self._scrub = scrub = BatchScrub(self._key)
         chunks = read_in_chunks(self._pages, on_changed=self._changed)
         batches = (self._advanced(batch) for batch in chunks)
-        for batch in joined(batches, rows=JOINED_ROWS, nbytes=JOINED_BYTES, memory_pool=PAGE_POOL):
+        whole = joined(batches, rows=JOINED_ROWS, nbytes=JOINED_BYTES, memory_pool=PAGE_POOL)
+        # The key hidden here, once, before anything counts or writes a batch.
+        for batch in scrub.over(whole):
             if self._builder is not None:
                 self._builder.add(batch)
             failures.add(batch)
@@ -132,6 +149,7 @@ class JobStream:
             job=self.job,
             requests=self._client.stats.to_dict(),
             output=output,
+            api_key_hidden=self.hidden,
             values_changed=self._items_changed,
         )
 
@@ -162,14 +180,20 @@ def open_job(
     is not finished after all is a :class:`~batch_export.errors.JobNotFinishedError`.
     ``concurrency`` bounds the pages of this job in flight (default: the connection's).
     ``count=False`` skips the summary's counting, for callers that do not ask for it.
+
+    The job id is checked, and a UUID put in its canonical form (see
+    :func:`~batch_export.fetch.client.check_job_id`), here: every caller takes this entry.
+    What the server wrote is kept from showing the API key: every run of 8 of its characters
+    in the job's fields, in the items and in the errors raised on the way becomes ``<hidden>``.
     """
-    check_job_id(job_id)
+    job_id = check_job_id(job_id)
     load_arrow_side()
     progress = progress or Progress(enabled=False)
     owned = client is None
     client = client or connection.client()
     try:
         job, first = _status(client, job_id, connection, progress, assume_finished)
+        shown, hidden = client.secret.hide_in_job(job)
         pages = connection.page_size
         progress.start(
             total_items=job.expected_items,
@@ -188,7 +212,20 @@ def open_job(
         # and opens its writer. One round trip less on the critical path.
         head = next(stream, None)
         pages_read = stream if head is None else itertools.chain([head], stream)
-        yield JobStream(job, pages_read, client=client, progress=progress, count=count)
+        yield JobStream(
+            shown,
+            pages_read,
+            client=client,
+            progress=progress,
+            count=count,
+            key=client.secret.patterns,
+            hidden=hidden,
+        )
+    except BatchExportError as error:
+        # Raised by the pages, the flattening, the ledger or the caller's writing: any of
+        # them may quote what the server wrote.
+        client.secret.scrub(error)
+        raise
     finally:
         progress.close()
         if owned:
@@ -200,6 +237,7 @@ def open_job(
 # conversion of Python values, which both avoid; tests/test_imports.py holds them to it.)
 _ARROW_SIDE = (
     "batch_export.flatten.chunks",
+    "batch_export.flatten.scrub",
     "batch_export.summary.counts",
     "batch_export.writers.parquet",
 )
@@ -246,7 +284,7 @@ def _status(
             scanner,
             wait=connection.wait,
             policy=WaitPolicy(timeout=connection.timeout),
-            on_poll=progress.poll,
+            on_poll=lambda job: progress.poll(client.secret.hide_in_job(job)[0]),
             first_page_size=connection.page_size,
         )
     first = client.fetch_page(job_id, page=1, page_size=connection.page_size, decode=scanner)

@@ -68,6 +68,7 @@ from batch_export.api import (
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_REQUEST_TIMEOUT,
+    canonical_job_id,
 )
 from batch_export.errors import (
     ApiError,
@@ -80,7 +81,7 @@ from batch_export.errors import (
 from batch_export.fetch.curl import TIMED_OUT, CurlLoop, Request, Transfer
 from batch_export.fetch.refusal import refusal
 from batch_export.fetch.retry import RetryPolicy, call_with_retries
-from batch_export.fetch.secret import check_api_key, redact, scrub
+from batch_export.fetch.secret import Secret, check_api_key, redact, scrub
 from batch_export.fetch.throttle import AdaptiveLimit
 from batch_export.fetch.transport import is_loopback, network_error, route_for
 from batch_export.job import ResultPage, decode_json
@@ -112,18 +113,26 @@ _HEADERS = {
 
 
 def check_job_id(job_id: str) -> str:
-    """Return ``job_id`` if it is a plain identifier, else raise :class:`InvalidInputError`.
+    """``job_id`` in the form the API writes it, or :class:`InvalidInputError`.
 
-    A job id goes into the request path, so ``../x``, ``a/b``, ``?`` or spaces are refused
-    before any request is made.
+    A UUID in any form people copy (upper case, no hyphens, braces, ``urn:uuid:``) becomes
+    the canonical lower-case hyphenated one (:func:`~batch_export.api.canonical_job_id`),
+    which requests carry, answers are compared with and files record; any other id is kept
+    as it is. A job id goes into the request path, so ``../x``, ``a/b``, ``?`` or spaces are
+    refused before any request is made. The one road calls this at its entry
+    (:func:`batch_export.pipeline.open_job`); so do the callers that need the id before it.
+
+    >>> check_job_id("{9D7B2C8E-8A4B-4C10-9AF3-65F4F8F6C019}"), check_job_id("My_job-1")
+    ('9d7b2c8e-8a4b-4c10-9af3-65f4f8f6c019', 'My_job-1')
     """
-    if not isinstance(job_id, str) or not _JOB_ID.fullmatch(job_id):
+    canonical = canonical_job_id(job_id) if isinstance(job_id, str) else job_id
+    if not isinstance(canonical, str) or not _JOB_ID.fullmatch(canonical):
         shown = repr(job_id)[:80] if isinstance(job_id, str) else type(job_id).__name__
         raise InvalidInputError(
             f"Job id {shown} is not a plain identifier: use the `job_id` that POST /v1/batch "
             "returned (letters, digits, '-' and '_', e.g. 9d7b2c8e-8a4b-4c10-9af3-65f4f8f6c019)."
         )
-    return job_id
+    return canonical
 
 
 class RequestStats:
@@ -177,6 +186,8 @@ class ApiClient:
         self._api_key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
         if self._api_key:
             check_api_key(self._api_key)
+        # What the road hides from the data: every run of 8 of the key's characters.
+        self.secret = Secret(self._api_key)
         self.base_url = _check_base_url(
             base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL,
             allow_insecure_http=allow_insecure_http,

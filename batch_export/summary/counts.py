@@ -57,7 +57,9 @@ class Summary:
 
     ``duration_histogram`` counts items per duration bin (``edges_ms`` are the bins' lower
     edges); ``failure_examples`` keeps, per failure code, the first failed item's ``url`` and
-    ``error_message``. ``values_changed`` counts the values of the job's fields and items that
+    ``error_message``. ``api_key_hidden`` counts the runs of the API key (8 or more of its
+    characters in a row) that the server had put in the job's fields or items, each written
+    as ``<hidden>``. ``values_changed`` counts the values of the job's fields and items that
     had to change to be held (``NaN`` to null, text that is not UTF-8 to U+FFFD; see
     :func:`batch_export.job.decode_json`).
 
@@ -83,6 +85,7 @@ class Summary:
     job: dict[str, Any] = field(default_factory=dict)
     requests: dict[str, Any] = field(default_factory=dict)
     output: dict[str, Any] = field(default_factory=dict)
+    api_key_hidden: int = 0
     values_changed: int = 0
 
     @property
@@ -195,6 +198,9 @@ class Summary:
                 f"{self.requests.get('requests', 0)} requests",
             )
         )
+        if self.api_key_hidden:
+            hidden = f"{figure(self.api_key_hidden)} runs in the API's answers, written <hidden>"
+            lines.append(_line("api key", hidden))
         if self.values_changed:
             changed = f"{figure(self.values_changed)} changed to be held (NaN to null, U+FFFD)"
             lines.append(_line("values", changed))
@@ -264,6 +270,7 @@ class SummaryBuilder:
         job: JobStatus | None = None,
         requests: dict[str, Any] | None = None,
         output: dict[str, Any] | None = None,
+        api_key_hidden: int = 0,
         values_changed: int = 0,
     ) -> Summary:
         """The summary of everything added so far, with the job's own figures.
@@ -295,6 +302,7 @@ class SummaryBuilder:
             job=_job_figures(job),
             requests=requests or {},
             output=output or {},
+            api_key_hidden=api_key_hidden,
             values_changed=values_changed + (job.values_changed if job else 0),
         )
 

@@ -140,6 +140,8 @@ def _headline(facts: dict[str, Any]) -> str:
     for key, label in (("created_at", "created"), ("completed_at", "completed")):
         if facts["job"].get(key):
             said.append(f"{label} {_e(facts['job'][key])}")
+    if facts.get("api_key_hidden"):
+        said.append(f"{figure(facts['api_key_hidden'])} runs of the API key written &lt;hidden&gt;")
     status = _e(facts["job_status"] or "status unknown")
     return (
         f"<h2>Job <code>{_e(facts['job_id'])}</code>: {status}</h2>"

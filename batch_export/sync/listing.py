@@ -18,15 +18,14 @@ Example (against the bundled emulator):
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from batch_export.errors import InvalidInputError
-from batch_export.fetch.client import ApiClient
+from batch_export.fetch.client import ApiClient, check_job_id
 from batch_export.job import TERMINAL_STATUSES
 from batch_export.sync.layout import fingerprint_token
 from batch_export.text import shown
@@ -55,8 +54,6 @@ FINGERPRINT_FIELDS: tuple[str, ...] = (
 
 # Safety net against a listing whose `page_count` never stops growing.
 _MAX_PAGES = 100_000
-# The job ids the client accepts in a request path (see batch_export.fetch.client.check_job_id).
-_JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 # A listed status, count or timestamp is short; anything longer is not one.
 _MAX_FIELD_CHARS = 256
 
@@ -67,7 +64,10 @@ class ListedJob:
 
     ``problem`` says why an entry cannot be exported (no usable ``job_id``, a listed field of
     the wrong type): such an entry fails alone, and the others go on. Without a usable id,
-    ``job_id`` names the entry's place in the listing instead.
+    ``job_id`` names the entry's place in the listing instead; a UUID is in its canonical
+    form (:func:`~batch_export.fetch.client.check_job_id`), as the stores record it.
+    ``hidden`` counts the runs of the API key hidden in the fields a store records (see
+    :func:`iter_account_jobs`).
     """
 
     job_id: str
@@ -75,6 +75,7 @@ class ListedJob:
     created_at: datetime | None
     fingerprint: dict[str, Any]
     problem: str | None = None
+    hidden: int = 0
 
     @property
     def is_terminal(self) -> bool:
@@ -93,12 +94,8 @@ class ListedJob:
         >>> ListedJob.from_entry({"status": "done"}, page=2, position=4).job_id
         '(page 2 entry 4)'
         """
-        job_id = entry.get("job_id") if isinstance(entry, dict) else None
-        if (
-            not isinstance(entry, dict)
-            or not isinstance(job_id, str)
-            or not _JOB_ID.fullmatch(job_id)
-        ):
+        job_id = _usable_id(entry.get("job_id") if isinstance(entry, dict) else None)
+        if not isinstance(entry, dict) or job_id is None:
             return cls(
                 job_id=f"(page {page} entry {position})",
                 status=None,
@@ -121,11 +118,20 @@ class ListedJob:
 def iter_account_jobs(
     client: ApiClient, *, page_size: int = LIST_PAGE_SIZE, concurrency: int = 1
 ) -> Iterator[ListedJob]:
-    """Yield every job of the account once, reading every page of the job list."""
+    """Yield every job of the account once, reading every page of the job list.
+
+    Each entry's fields are recorded (the fingerprint), so the API key is hidden in them
+    first, as on the road (an entry whose id holds the key cannot be exported).
+    """
     seen: set[str] = set()
     for page, body in _pages(client, page_size=page_size, width=max(1, concurrency)):
-        for position, entry in enumerate(body["jobs"]):
+        for position, listed in enumerate(body["jobs"]):
+            entry, _ = client.secret.hide(listed)
             job = ListedJob.from_entry(entry, page=page, position=position)
+            # Counted where it would have been written: the listed fields a store records.
+            fields = listed if isinstance(listed, dict) else {}
+            _, hidden = client.secret.hide([fields.get(name) for name in FINGERPRINT_FIELDS])
+            job = replace(job, hidden=hidden) if hidden else job
             if job.job_id not in seen:
                 seen.add(job.job_id)
                 yield job
@@ -150,6 +156,16 @@ def _pages(client: ApiClient, *, page_size: int, width: int) -> Iterator[tuple[i
                 yield page, body
                 if _is_last(body, page, page_size):
                     return
+
+
+def _usable_id(job_id: object) -> str | None:
+    """The listed id in the form requests carry, or None when it is no usable id."""
+    if not isinstance(job_id, str):
+        return None
+    try:
+        return check_job_id(job_id)
+    except InvalidInputError:
+        return None
 
 
 def _page_count(body: Any) -> int | None:

@@ -9,7 +9,7 @@ event           fields
 run_started     dest, listed, outside_window, to_export, skipped, dry_run
 job_planned     job_id, reason, created_at                         (dry run only)
 job_started     job_id, reason, created_at
-job_exported    job_id, reason, rows, seconds, items_path
+job_exported    job_id, reason, rows, seconds, items_path, api_key_hidden (when not 0)
 job_skipped     job_id, reason (unchanged, not_finished, over_limit)
 job_failed      job_id, reason (the message), error, exit_code
 run_finished    exported, failed, skipped, rows, seconds, exit_code
@@ -78,6 +78,11 @@ class SyncReport:
         return sum(int(job["rows"]) for job in self.exported)
 
     @property
+    def api_key_hidden(self) -> int:
+        """Runs of the API key that the exported jobs' answers held, each written <hidden>."""
+        return sum(int(job.get("api_key_hidden", 0)) for job in self.exported)
+
+    @property
     def exit_code(self) -> int:
         """0 when every job to export was exported, 10 when some failed."""
         return EXIT_INCOMPLETE if self.failed else 0
@@ -91,6 +96,7 @@ class SyncReport:
         fields = asdict(self)
         fields.update(
             rows=self.rows,
+            api_key_hidden=self.api_key_hidden,
             exit_code=self.exit_code,
             tool_version=__version__,
             schema_version=SCHEMA_VERSION,
@@ -129,9 +135,11 @@ class SyncReport:
         if not self.exported and not self.failed:
             return f"Nothing to export: {self.dest} is up to date{rest}."
         failed = f"; {len(self.failed)} failed" if self.failed else ""
+        hidden = self.api_key_hidden
+        key = f"; {hidden:,} runs of the API key written <hidden>" if hidden else ""
         return (
             f"Exported {_jobs(len(self.exported))} ({self.rows:,} rows) to {self.dest} "
-            f"in {self.seconds:.1f} s{failed}{rest}."
+            f"in {self.seconds:.1f} s{failed}{key}{rest}."
         )
 
 

@@ -285,6 +285,9 @@ def _export_job(run: _Run, planned: PlannedJob) -> dict[str, Any]:
     }
     if isinstance(run.store, DatasetStore):
         fields["items_path"] = run.store.items_path(load)
+    hidden = stream.hidden + planned.job.hidden
+    if hidden:  # runs of the API key that the answers held, written <hidden>
+        fields["api_key_hidden"] = hidden
     run.emit("job_exported", fields)
     return fields
 
