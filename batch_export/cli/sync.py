@@ -12,7 +12,10 @@ from batch_export.cli.options import connection_from, connection_options, file_o
 from batch_export.errors import OutputError
 from batch_export.sync import TABLE_FORMATS, EventLog, SyncReport, open_store
 from batch_export.sync import sync as run_sync
+from batch_export.sync.listing import MAX_LISTED_JOBS
 from batch_export.sync.run import MAX_JOBS
+from batch_export.sync.store import ITEMS_TABLE, JOBS_TABLE
+from batch_export.sync.stores.native import captured_stderr, native_event
 
 __all__ = ["parse_storage_options", "sync"]
 
@@ -35,14 +38,14 @@ __all__ = ["parse_storage_options", "sync"]
 )
 @click.option(
     "--items-table",
-    default="items",
+    default=ITEMS_TABLE,
     show_default=True,
     metavar="NAME",
     help="Name of the items table (delta, duckdb:// and postgresql:// destinations).",
 )
 @click.option(
     "--jobs-table",
-    default="jobs",
+    default=JOBS_TABLE,
     show_default=True,
     metavar="NAME",
     help="Name of the jobs table (delta, duckdb:// and postgresql:// destinations).",
@@ -53,6 +56,20 @@ __all__ = ["parse_storage_options", "sync"]
     "--limit", type=click.IntRange(min=0), help="Export at most this many jobs, oldest first."
 )
 @click.option("--dry-run", is_flag=True, help="List what would be exported; write nothing.")
+@click.option(
+    "--full",
+    is_flag=True,
+    help="List every job of the account (or of --since/--until), not only those created since "
+    "DEST's watermark: catches a finished job that changed long after it was loaded.",
+)
+@click.option(
+    "--max-listed",
+    type=click.IntRange(min=1),
+    default=MAX_LISTED_JOBS,
+    show_default=True,
+    metavar="N",
+    help="The most jobs read from the listing in one run; past it the run stops (exit 7).",
+)
 @click.option(
     "--jobs",
     "workers",
@@ -92,6 +109,8 @@ def sync(
     until: str | None,
     limit: int | None,
     dry_run: bool,
+    full: bool,
+    max_listed: int,
     workers: int | None,
     log_format: str,
     summary_path: str | None,
@@ -101,8 +120,9 @@ def sync(
 ) -> None:
     """Export every finished job of the account that DEST does not hold yet.
 
-    Lists the account's jobs, keeps the completed, failed and cancelled ones that are new or
-    changed since they were exported, and writes each as
+    Lists the account's jobs (from DEST's watermark: those created since the last run, less
+    an hour; every job with --full or on the first run), keeps the completed, failed and
+    cancelled ones that are new or changed since they were exported, and writes each as
     DEST/items/date=YYYY-MM-DD/<job_id>.parquet with its row in DEST/jobs/ (or, with
     --table-format delta or a database DEST, into the items and jobs tables, one job one
     transaction). Safe to kill and rerun. Exit 0 when every job was exported, 10 when some
@@ -114,6 +134,7 @@ def sync(
         batch-export sync --dest ./warehouse
         batch-export sync --dest s3://bucket/scraper --since 2026-05-01 --log-format json
         batch-export sync --dest ./lake --table-format delta
+        batch-export sync --dest ./warehouse --full      # e.g. once a day
         batch-export sync --dest duckdb:///data/scraper.duckdb
     """
     connection = connection_from(options)
@@ -131,7 +152,10 @@ def sync(
         items_table=items_table,
         jobs_table=jobs_table,
     )
-    try:
+    # What native libraries print (a Rust panic, an Arrow C++ line) becomes one event.
+    with store, captured_stderr() as captured:
+        log = EventLog(log_format=log_format, stream=captured.stderr)
+        captured.hand_to(lambda lines, count: log("native_output", native_event(lines, count)))
         report = run_sync(
             store,
             connection=connection,
@@ -139,11 +163,11 @@ def sync(
             until=until,
             limit=limit,
             dry_run=dry_run,
+            full=full,
+            max_listed=max_listed,
             jobs=workers,
-            on_event=EventLog(log_format=log_format),
+            on_event=log,
         )
-    finally:
-        store.close()
     if summary_path is not None:
         _write_summary(report, summary_path)
     click.echo(report.to_json() if log_format == "json" else report.to_text(), nl=False)

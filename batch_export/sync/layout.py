@@ -6,6 +6,7 @@ A destination holds (paths relative to ``DEST``)::
     items/date=YYYY-MM-DD/<job_id>.parquet    one file per job: every item, ITEM_SCHEMA
     jobs/date=YYYY-MM-DD/<job_id>.parquet     one file per job: one row, JOBS_SCHEMA
     _markers/<job_id>.<token>.json            written last: what the sync recorded of the job
+    _watermark.json                           how far the dataset is up to date (a sync's end)
     _staging/                                 files being written (local and plain file systems)
 
 ``date`` is the UTC day of the job's ``created_at``. The job id is a column of every file
@@ -50,6 +51,7 @@ __all__ = [
     "LAYOUT_VERSION",
     "MARKERS_DIR",
     "STAGING_DIR",
+    "WATERMARK_FILE",
     "Marker",
     "fingerprint_token",
     "items_path",
@@ -71,6 +73,7 @@ ITEMS_DIR = "items"
 JOBS_DIR = "jobs"
 MARKERS_DIR = "_markers"
 STAGING_DIR = "_staging"
+WATERMARK_FILE = "_watermark.json"  # see batch_export.sync.watermark
 
 _UTC_TIMESTAMP = pa.timestamp("us", tz="UTC")
 

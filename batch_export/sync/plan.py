@@ -10,12 +10,16 @@ time window, and the destination does not hold it as it is now:
 
 Jobs are taken oldest first, so that ``--limit`` catches up in order. A listed entry that
 cannot be exported at all (see :attr:`ListedJob.problem`) is ``unusable``: the sync reports it
-as failed, and exports the others.
+as failed, and exports the others. A job listed outside the window asked for (a listing that
+ignores its filters) is counted, never exported.
+
+The listing is consumed as it comes: of an unchanged job only its id is kept, so a large
+account costs the plan a few dozen bytes a job (the jobs to export are kept whole).
 
 Example:
 
     >>> from batch_export.sync.listing import ListedJob, TimeWindow
-    >>> job = ListedJob(job_id="j1", status="completed", created_at=None, fingerprint={})
+    >>> job = ListedJob.of("j1", {"status": "completed"})
     >>> plan = plan_sync([job], recorded={}, whole=set(), window=TimeWindow())
     >>> [(p.job.job_id, p.reason) for p in plan.to_export]
     [('j1', 'new')]
@@ -23,7 +27,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -34,7 +38,7 @@ __all__ = ["Plan", "PlannedJob", "export_reason", "plan_sync"]
 _LAST = datetime.max.replace(tzinfo=UTC)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PlannedJob:
     """A job to export, and why."""
 
@@ -44,13 +48,40 @@ class PlannedJob:
 
 @dataclass(frozen=True, kw_only=True)
 class Plan:
-    """What one sync will do."""
+    """What one sync will do.
+
+    ``newest`` is the newest job listed in the window (with a ``created_at``): where the next
+    sync's listing may start (see :mod:`batch_export.sync.watermark`).
+    """
 
     listed: int
     outside_window: int
     to_export: tuple[PlannedJob, ...]
-    skipped: tuple[tuple[str, str], ...]  # (job_id, reason): unchanged, not_finished, over_limit
+    unchanged: tuple[str, ...] = ()  # job ids
+    not_finished: tuple[ListedJob, ...] = ()  # oldest first
+    over_limit: tuple[ListedJob, ...] = ()  # oldest first
     unusable: tuple[ListedJob, ...] = ()  # listed with a `problem`: each fails alone
+    newest: ListedJob | None = None
+
+    @property
+    def skipped(self) -> int:
+        """How many listed jobs this sync leaves alone (unchanged, not finished, over limit)."""
+        return len(self.unchanged) + len(self.not_finished) + len(self.over_limit)
+
+    def iter_skipped(self) -> Iterator[tuple[str, str]]:
+        """``(job_id, reason)`` of each skipped job: unchanged, not finished, over the limit."""
+        yield from ((job_id, "unchanged") for job_id in self.unchanged)
+        yield from ((job.job_id, "not_finished") for job in self.not_finished)
+        yield from ((job.job_id, "over_limit") for job in self.over_limit)
+
+    def skipped_counts(self) -> dict[str, int]:
+        """The skipped jobs counted by reason (reasons with none left out)."""
+        counts = {
+            "unchanged": len(self.unchanged),
+            "not_finished": len(self.not_finished),
+            "over_limit": len(self.over_limit),
+        }
+        return {reason: count for reason, count in counts.items() if count}
 
 
 def export_reason(job: ListedJob, tokens: Collection[str], *, whole: bool) -> str | None:
@@ -58,7 +89,7 @@ def export_reason(job: ListedJob, tokens: Collection[str], *, whole: bool) -> st
 
     ``tokens`` are those of the job's markers (one, or none; more only if edited by hand).
 
-    >>> job = ListedJob(job_id="j1", status="failed", created_at=None, fingerprint={"a": 1})
+    >>> job = ListedJob.of("j1", {"status": "failed", "completed_urls": 1})
     >>> export_reason(job, (), whole=False), export_reason(job, {job.token}, whole=True)
     ('new', None)
     """
@@ -72,42 +103,52 @@ def export_reason(job: ListedJob, tokens: Collection[str], *, whole: bool) -> st
 
 
 def plan_sync(
-    listed: Sequence[ListedJob],
+    listed: Iterable[ListedJob],
     *,
     recorded: Mapping[str, Collection[str]],
     whole: Collection[str],
     window: TimeWindow,
     limit: int | None = None,
 ) -> Plan:
-    """Decide what to export.
+    """Decide what to export, reading ``listed`` once, as it comes.
 
     ``recorded`` maps job ids to their markers' tokens; ``whole`` holds the ids of jobs whose
     items file and jobs row are both there.
     """
-    in_window = [job for job in listed if window.contains(job.created_at)]
-    skipped: list[tuple[str, str]] = []
+    count = outside = 0
+    unchanged: list[str] = []
+    not_finished: list[ListedJob] = []
+    unusable: list[ListedJob] = []
     candidates: list[PlannedJob] = []
-    unusable = tuple(job for job in in_window if job.problem is not None)
-    for job in sorted(in_window, key=_age):
+    newest: ListedJob | None = None
+    for job in listed:
+        count += 1
+        if not window.contains(job.created_at):
+            outside += 1
+            continue
+        if job.created_at is not None and (newest is None or _age(job) > _age(newest)):
+            newest = job
         if job.problem is not None:
-            continue
-        if not job.is_terminal:
-            skipped.append((job.job_id, "not_finished"))
-            continue
-        tokens = recorded.get(job.job_id, ())
-        reason = export_reason(job, tokens, whole=job.job_id in whole)
-        if reason is None:
-            skipped.append((job.job_id, "unchanged"))
+            unusable.append(job)
+        elif not job.is_terminal:
+            not_finished.append(job)
         else:
-            candidates.append(PlannedJob(job=job, reason=reason))
+            reason = export_reason(job, recorded.get(job.job_id, ()), whole=job.job_id in whole)
+            if reason is None:
+                unchanged.append(job.job_id)
+            else:
+                candidates.append(PlannedJob(job=job, reason=reason))
+    candidates.sort(key=lambda planned: _age(planned.job))
     cut = len(candidates) if limit is None else limit
-    skipped.extend((planned.job.job_id, "over_limit") for planned in candidates[cut:])
     return Plan(
-        listed=len(listed),
-        outside_window=len(listed) - len(in_window),
+        listed=count,
+        outside_window=outside,
         to_export=tuple(candidates[:cut]),
-        skipped=tuple(skipped),
-        unusable=unusable,
+        unchanged=tuple(unchanged),
+        not_finished=tuple(sorted(not_finished, key=_age)),
+        over_limit=tuple(planned.job for planned in candidates[cut:]),
+        unusable=tuple(unusable),
+        newest=newest,
     )
 
 

@@ -6,12 +6,16 @@ writes those events as text lines or as one JSON object a line (``--log-format j
 ==============  ===================================================================
 event           fields
 ==============  ===================================================================
-run_started     dest, listed, outside_window, to_export, skipped, dry_run
+run_started     dest, listed, outside_window, to_export, skipped, dry_run,
+                listing_requests, listed_since
 job_planned     job_id, reason, created_at                         (dry run only)
 job_started     job_id, reason, created_at
-job_exported    job_id, reason, rows, seconds, items_path, api_key_hidden (when not 0)
+job_exported    job_id, reason, rows, seconds, items_path, api_key_hidden (when not 0),
+                values_changed (when not 0)
 job_skipped     job_id, reason (unchanged, not_finished, over_limit)
 job_failed      job_id, reason (the message), error, exit_code
+watermark_not_saved  reason                       (the next sync lists more)
+native_output   lines, text (what a native library printed on stderr, the first lines)
 run_finished    exported, failed, skipped, rows, seconds, exit_code
 ==============  ===================================================================
 
@@ -63,6 +67,8 @@ class SyncReport:
     dry_run: bool
     listed: int = 0
     outside_window: int = 0
+    listing_requests: int = 0
+    listing: dict[str, Any] = field(default_factory=dict)
     exported: list[dict[str, Any]] = field(default_factory=list)
     planned: list[dict[str, Any]] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)
@@ -112,6 +118,8 @@ class SyncReport:
         """A few lines for a person: what was done, and what failed."""
         lines = [f"would export {p['job_id']} ({p['reason']})" for p in self.planned]
         lines.append(self._headline())
+        if self.listing_requests:
+            lines.append(self._listing_line())
         lines += [f"  failed {f['job_id']}: {f['reason']}" for f in self.failed]
         return "".join(printable(line) + "\n" for line in lines)
 
@@ -126,6 +134,19 @@ class SyncReport:
                 "command to retry them: jobs already exported are not exported again.",
                 failed_jobs=tuple(f["job_id"] for f in self.failed),
             )
+
+    def _listing_line(self) -> str:
+        """How the jobs were listed: ``Listed 54 jobs in 1 request, created from ...``."""
+        plural = "s" if self.listing_requests > 1 else ""
+        line = f"Listed {_jobs(self.listed)} in {self.listing_requests:,} request{plural}"
+        since, until = self.listing.get("since"), self.listing.get("until")
+        line += f", created from {since}" if since else ""
+        line += f" until {until}" if until else ""
+        line += " (from the watermark)" if self.listing.get("from_watermark") else ""
+        read = self.listing.get("read_directly", 0)
+        return line + (
+            f"; {read:,} waiting job{'s' if read > 1 else ''} read by id." if read else "."
+        )
 
     def _headline(self) -> str:
         rest = ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in self.skipped.items())
@@ -174,7 +195,7 @@ class EventLog:
 
 
 def _jobs(count: int) -> str:
-    return f"{count} job" if count == 1 else f"{count} jobs"
+    return f"{count:,} job" if count == 1 else f"{count:,} jobs"
 
 
 def _text_line(name: str, fields: dict[str, Any]) -> str | None:
@@ -192,6 +213,11 @@ def _text_line(name: str, fields: dict[str, Any]) -> str | None:
         return (
             f"{fields['listed']} jobs listed, {fields['to_export']} to export to {fields['dest']}"
         )
+    if name == "watermark_not_saved":
+        return f"watermark not saved (the next sync lists more): {fields['reason']}"
+    if name == "native_output":  # a Rust panic, an Arrow C++ line: its first line is enough
+        first = str(fields["text"]).split("\n", 1)[0]
+        return f"a native library printed {fields['lines']} line(s) on stderr: {first}"
     # One line a job is enough for people (job_started adds nothing they act on); unchanged
     # and over-limit jobs can be thousands, and the summary on stdout counts them.
     return None

@@ -1,5 +1,9 @@
 """The sync loop: list the account's jobs, plan, load each job into the store, report.
 
+The listing starts from the destination's watermark when it has one, and the sync leaves a
+new one at its end (:mod:`batch_export.sync.incremental`): a scheduled sync of an account
+with nothing new costs a listing request or two, whatever the account's history.
+
 Jobs are loaded ``jobs`` at a time (by default the connection's ``concurrency``), each
 in a thread of its own, through one shared :class:`~batch_export.fetch.client.ApiClient`: the
 requests in flight across all jobs stay within ``concurrency``, a 429 lowers that for every
@@ -28,24 +32,28 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from batch_export.connection import Connection
-from batch_export.errors import BatchExportError, InvalidInputError, ResponseShapeError
+from batch_export.errors import (
+    BatchExportError,
+    InvalidInputError,
+    OutputError,
+    ResponseShapeError,
+)
 from batch_export.fetch.client import ApiClient
 from batch_export.job import JobStatus
 from batch_export.pipeline import load_arrow_side, open_job
-from batch_export.sync.dataset import DatasetStore
-from batch_export.sync.destination import Destination
+from batch_export.sync.incremental import Listing, ListingOptions, list_account, next_watermark
 from batch_export.sync.layout import parse_timestamp
-from batch_export.sync.listing import ListedJob, TimeWindow, iter_account_jobs, parse_when
-from batch_export.sync.plan import Plan, PlannedJob, plan_sync
+from batch_export.sync.listing import MAX_LISTED_JOBS, ListedJob, TimeWindow, parse_when
+from batch_export.sync.plan import Plan, PlannedJob
 from batch_export.sync.report import OnEvent, SyncReport, utc_now
-from batch_export.sync.store import JobLoad, Store, open_store
+from batch_export.sync.store import JobLoad, Store, StoreState, open_store
+from batch_export.sync.watermark import WATERMARK_MARGIN
 from batch_export.version import __version__
 
 __all__ = ["MAX_JOBS", "default_jobs", "sync"]
@@ -78,13 +86,9 @@ class _Run:
 
 
 def sync(
-    dest: str | os.PathLike[str] | Destination | Store,
+    dest: str | os.PathLike[str] | Store,
     *,
     connection: Connection | None = None,
-    storage_options: Mapping[str, Any] | None = None,
-    table_format: str = "parquet",
-    items_table: str = "items",
-    jobs_table: str = "jobs",
     since: datetime | str | None = None,
     until: datetime | str | None = None,
     limit: int | None = None,
@@ -92,30 +96,44 @@ def sync(
     jobs: int | None = None,
     on_event: OnEvent | None = None,
     client: ApiClient | None = None,
+    full: bool = False,
+    max_listed: int = MAX_LISTED_JOBS,
+    margin: timedelta = WATERMARK_MARGIN,
 ) -> SyncReport:
     """Bring ``dest`` up to date with every finished job of the account; return the report.
 
-    ``dest`` is a local path, an fsspec URL (``s3://bucket/prefix``), a database URL
-    (``duckdb:///w.duckdb``, ``postgresql://...``) or a ready store (see
-    :func:`~batch_export.sync.store.open_store`, which ``table_format``, ``storage_options``
-    and the table names go to). ``since`` (inclusive) and ``until`` (exclusive) bound the
-    jobs' ``created_at``; ``limit`` caps the jobs exported, oldest first; ``jobs`` loads that
-    many at once (default :func:`default_jobs`). Failed jobs are in ``report.failed``
-    (``report.raise_for_failures()`` makes them an error); a failure to list the jobs or to
-    use ``dest`` raises at once.
+    ``dest`` is a local path, an fsspec URL (``s3://bucket/prefix``) or a database URL
+    (``duckdb:///w.duckdb``, ``postgresql://...``), opened with
+    :func:`~batch_export.sync.store.open_store`'s defaults and closed at the end; or a store
+    that the caller opened with other options and closes (``with open_store(dest,
+    table_format="delta") as store: sync(store)``). ``since`` (inclusive) and ``until``
+    (exclusive) bound the jobs' ``created_at``; ``limit`` caps the jobs exported, oldest
+    first; ``jobs`` loads that many at once (default :func:`default_jobs`). Failed jobs are
+    in ``report.failed`` (``report.raise_for_failures()`` makes them an error); a failure to
+    list the jobs or to use ``dest`` raises at once.
+
+    The listing starts from the destination's watermark, less ``margin``, unless ``full``
+    (see :mod:`batch_export.sync.watermark`); more than ``max_listed`` listed jobs is an
+    error (exit 7) rather than a plan that outgrows memory.
     """
     if (jobs is not None and jobs < 1) or (limit is not None and limit < 0):
         raise InvalidInputError("--jobs must be at least 1 and --limit at least 0.")
+    if max_listed < 1:
+        raise InvalidInputError(f"--max-listed must be at least 1, got {max_listed}.")
     window = TimeWindow(since=_when(since, "--since"), until=_when(until, "--until"))
     connection = connection or Connection()
-    emit = on_event or (lambda name, fields: None)
-    owned_store = isinstance(dest, str | os.PathLike | Destination)
-    store = _store(
-        dest,
-        table_format=table_format,
-        storage_options=storage_options,
-        tables=(items_table, jobs_table),
+    options = ListingOptions(
+        window=window,
+        limit=limit,
+        full=full,
+        margin=margin,
+        max_listed=max_listed,
+        concurrency=connection.concurrency,
     )
+    emit = on_event or (lambda name, fields: None)
+    # A destination is opened here, and closed at the end; a store given stays open.
+    owned_store = isinstance(dest, str | os.PathLike)
+    store = open_store(dest) if isinstance(dest, str | os.PathLike) else dest
     report = SyncReport(dest=store.url, dry_run=dry_run)
     started = time.monotonic()
     owned_client = client is None
@@ -123,13 +141,8 @@ def sync(
     # While the account's jobs are listed.
     load_arrow_side()
     try:
-        plan = _plan(client, store, window=window, limit=limit, connection=connection)
-        _announce(plan, report, store, emit, dry_run=dry_run)
-        if not dry_run:
-            report.removed_orphans = store.prepare()
-            run = _Run(client=client, connection=connection, store=store, emit=emit)
-            _report_unusable(run, plan.unusable, report)
-            _export_all(run, plan, report, workers=jobs or default_jobs(connection))
+        run = _Run(client=client, connection=connection, store=store, emit=emit)
+        _run(run, options, report, dry_run=dry_run, workers=jobs or default_jobs(connection))
     finally:
         if owned_client:
             client.close()
@@ -141,38 +154,19 @@ def sync(
     return report
 
 
-def _store(
-    dest: str | os.PathLike[str] | Destination | Store,
-    *,
-    table_format: str,
-    storage_options: Mapping[str, Any] | None,
-    tables: tuple[str, str],
-) -> Store:
-    if isinstance(dest, Destination):
-        return DatasetStore(dest)
-    if isinstance(dest, str | os.PathLike):
-        return open_store(
-            dest,
-            table_format=table_format,
-            storage_options=storage_options,
-            items_table=tables[0],
-            jobs_table=tables[1],
-        )
-    return dest
-
-
-def _plan(
-    client: ApiClient,
-    store: Store,
-    *,
-    window: TimeWindow,
-    limit: int | None,
-    connection: Connection,
-) -> Plan:
-    """List the account's jobs and what the store holds of them, and decide."""
-    listed = list(iter_account_jobs(client, concurrency=connection.concurrency))
-    state = store.scan()
-    return plan_sync(listed, recorded=state.recorded, whole=state.whole, window=window, limit=limit)
+def _run(
+    run: _Run, options: ListingOptions, report: SyncReport, *, dry_run: bool, workers: int
+) -> None:
+    """List and plan (from the store's watermark), then load, then leave a new watermark."""
+    state = run.store.scan()
+    listing = list_account(run.client, state, options)
+    _announce(listing, report, run.store, run.emit, dry_run=dry_run)
+    if dry_run:
+        return
+    report.removed_orphans = run.store.prepare()
+    _report_unusable(run, listing, report)
+    _export_all(run, listing.plan, report, workers=workers)
+    _keep_watermark(run, listing, state, report)
 
 
 def _when(value: datetime | str | None, option: str) -> datetime | None:
@@ -182,10 +176,12 @@ def _when(value: datetime | str | None, option: str) -> datetime | None:
 
 
 def _announce(
-    plan: Plan, report: SyncReport, store: Store, emit: OnEvent, *, dry_run: bool
+    listing: Listing, report: SyncReport, store: Store, emit: OnEvent, *, dry_run: bool
 ) -> None:
+    plan = listing.plan
     report.listed, report.outside_window = plan.listed, plan.outside_window
-    report.count_skipped([reason for _, reason in plan.skipped])
+    report.listing_requests, report.listing = listing.stats.requests, listing.to_summary()
+    report.skipped = plan.skipped_counts()
     emit(
         "run_started",
         {
@@ -193,11 +189,13 @@ def _announce(
             "listed": plan.listed,
             "outside_window": plan.outside_window,
             "to_export": len(plan.to_export),
-            "skipped": len(plan.skipped),
+            "skipped": plan.skipped,
             "dry_run": dry_run,
+            "listing_requests": listing.stats.requests,
+            "listed_since": report.listing["since"],
         },
     )
-    for job_id, reason in plan.skipped:
+    for job_id, reason in plan.iter_skipped():
         emit("job_skipped", {"job_id": job_id, "reason": reason})
     if dry_run:
         for planned in plan.to_export:
@@ -206,17 +204,39 @@ def _announce(
             emit("job_planned", fields)
 
 
-def _report_unusable(run: _Run, unusable: tuple[ListedJob, ...], report: SyncReport) -> None:
-    """Listed entries that cannot be exported at all fail alone, before any job is loaded."""
-    for job in unusable:
+def _report_unusable(run: _Run, listing: Listing, report: SyncReport) -> None:
+    """Listed entries that cannot be exported at all, and waiting jobs that could not be
+    read, fail alone, before any job is loaded."""
+    failures: list[tuple[str, str | None, type[BatchExportError]]] = [
+        (job.job_id, job.problem, ResponseShapeError) for job in listing.plan.unusable
+    ]
+    failures += [(job_id, error.message, type(error)) for job_id, error in listing.unreadable]
+    for job_id, reason, error in failures:
         fields = {
-            "job_id": job.job_id,
-            "reason": job.problem,
-            "error": ResponseShapeError.__name__,
-            "exit_code": ResponseShapeError.exit_code,
+            "job_id": job_id,
+            "reason": reason,
+            "error": error.__name__,
+            "exit_code": error.exit_code,
         }
         run.emit("job_failed", fields)
         report.failed.append(fields)
+
+
+def _keep_watermark(run: _Run, listing: Listing, state: StoreState, report: SyncReport) -> None:
+    """Leave the watermark of this sync in the store, when it is new. A store that refuses
+    it costs the next sync a longer listing, never a job: the run goes on."""
+    watermark = next_watermark(listing, failed={str(f["job_id"]) for f in report.failed})
+    if watermark is None:
+        return
+    document = watermark.to_document()
+    if document != state.watermark:
+        try:
+            run.store.save_watermark(document)
+        except OutputError as error:
+            run.emit("watermark_not_saved", {"reason": error.message})
+            report.listing["watermark"] = f"not saved: {error.message}"
+            return
+    report.listing["watermark"] = watermark.newest.isoformat()
 
 
 def _export_all(run: _Run, plan: Plan, report: SyncReport, *, workers: int) -> None:
@@ -274,17 +294,16 @@ def _export_job(run: _Run, planned: PlannedJob) -> dict[str, Any]:
             created_at=_placed(stream.job, planned.job),
             exported_at=utc_now(),
             tool_version=__version__,
+            values_changed=lambda: stream.values_changed,
         )
-        rows = run.store.load(load, stream)
+        loaded = run.store.load(load, stream)
     seconds = round(time.monotonic() - started, 3)
     fields: dict[str, Any] = {
         "job_id": job_id,
         "reason": planned.reason,
-        "rows": rows,
+        **loaded.fields(),
         "seconds": seconds,
     }
-    if isinstance(run.store, DatasetStore):
-        fields["items_path"] = run.store.items_path(load)
     hidden = stream.hidden + planned.job.hidden
     if hidden:  # runs of the API key that the answers held, written <hidden>
         fields["api_key_hidden"] = hidden

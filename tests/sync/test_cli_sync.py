@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,8 @@ def test_json_logs_are_one_event_a_line_and_the_summary_is_on_stdout(
         "to_export": len(SMALL),
         "skipped": 2,
         "dry_run": False,
+        "listing_requests": 1,
+        "listed_since": None,
     }
     exported = {e["job_id"]: e["rows"] for e in events if e["event"] == "job_exported"}
     assert exported == SMALL
@@ -75,7 +78,8 @@ def test_text_logs_and_a_summary_for_people(small_env: Emulator, tmp_path: Path)
     assert result.exit_code == 0
     assert re.fullmatch(
         rf"Exported 2 jobs \(\d+ rows\) to {re.escape(str(tmp_path))} in \d+\.\d s "
-        rf"\(2 not finished, {len(SMALL) - 2} over limit\)\.\n",
+        rf"\(2 not finished, {len(SMALL) - 2} over limit\)\.\n"
+        rf"Listed {len(small_docs())} jobs in 1 request\.\n",
         result.stdout,
     )
     lines = result.stderr.splitlines()
@@ -84,7 +88,9 @@ def test_text_logs_and_a_summary_for_people(small_env: Emulator, tmp_path: Path)
     )
     assert sum(line.startswith("batch-export sync: exported ") for line in lines) == 2
     assert sum(line.endswith(": not finished") for line in lines) == 2
-    again = run("--dest", str(tmp_path), "--limit", "2", "--summary", str(tmp_path / "s.json"))
+    again = run(
+        "--dest", str(tmp_path), "--limit", "2", "--summary", str(tmp_path / "s.json"), "--full"
+    )
     assert again.exit_code == 0 and again.stdout.startswith("Exported 2 jobs (")
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["skipped"] == {"unchanged": 2, "not_finished": 2, "over_limit": len(SMALL) - 4}
@@ -95,8 +101,18 @@ def test_nothing_new_says_so(small_env: Emulator, tmp_path: Path) -> None:
     assert run("--dest", str(tmp_path)).exit_code == 0
     result = run("--dest", str(tmp_path))
     assert result.exit_code == 0
+    newest = max(datetime.fromisoformat(doc["created_at"]) for doc in small_docs())
+    since = (newest - timedelta(hours=1)).isoformat()
+    # From the watermark: the newest job (still running) is listed, the other read by its id.
     assert result.stdout == (
+        f"Nothing to export: {tmp_path} is up to date (2 not finished).\n"
+        f"Listed 1 job in 1 request, created from {since} (from the watermark); 1 waiting job "
+        "read by id.\n"
+    )
+    full = run("--dest", str(tmp_path), "--full")
+    assert full.exit_code == 0 and full.stdout == (
         f"Nothing to export: {tmp_path} is up to date ({len(SMALL)} unchanged, 2 not finished).\n"
+        f"Listed {len(small_docs())} jobs in 1 request.\n"
     )
 
 
@@ -105,9 +121,10 @@ def test_dry_run_writes_nothing(small_env: Emulator, tmp_path: Path) -> None:
     result = run("--dest", str(dest), "--dry-run", "--since", "2026-05-25")
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
-    assert all(re.fullmatch(r"would export [0-9a-f-]{36} \(new\)", line) for line in lines[:-1])
-    assert lines[-1].startswith(f"Dry run: would export {len(lines) - 1} jobs to {dest}")
-    assert 0 < len(lines) - 1 < len(SMALL)
+    assert all(re.fullmatch(r"would export [0-9a-f-]{36} \(new\)", line) for line in lines[:-2])
+    assert lines[-2].startswith(f"Dry run: would export {len(lines) - 2} jobs to {dest}")
+    assert lines[-1].startswith("Listed ") and "created from 2026-05-25T00:00:00+00:00" in lines[-1]
+    assert 0 < len(lines) - 2 < len(SMALL)
     assert not dest.exists()
 
 

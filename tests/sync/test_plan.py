@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,12 +17,8 @@ DONE = {"status": "completed", "completed_urls": 3, "failed_urls": 0, "completed
 def listed(
     job_id: str, *, hours: int = 0, status: str = "completed", **changes: object
 ) -> ListedJob:
-    return ListedJob(
-        job_id=job_id,
-        status=status,
-        created_at=T0 + timedelta(hours=hours),
-        fingerprint={**DONE, "status": status, **changes},
-    )
+    fields = {**DONE, "status": status, **changes}
+    return ListedJob.of(job_id, fields, created_at=T0 + timedelta(hours=hours))
 
 
 def recorded(job_id: str, **changes: object) -> dict[str, set[str]]:
@@ -51,7 +48,7 @@ def test_each_job_is_exported_or_skipped_for_a_reason(
         [job], recorded=markers, whole={job.job_id} if whole else set(), window=TimeWindow()
     )
     outcome = [("export", p.reason) for p in plan.to_export] + [
-        ("skip", reason) for _, reason in plan.skipped
+        ("skip", reason) for _, reason in plan.iter_skipped()
     ]
     assert outcome == [expected]
 
@@ -60,7 +57,9 @@ def test_oldest_first_and_the_limit_takes_the_oldest() -> None:
     jobs = [listed("c", hours=3), listed("a", hours=1), listed("b", hours=2), listed("z", hours=0)]
     plan = plan_sync(jobs, recorded=recorded("z"), whole={"z"}, window=TimeWindow(), limit=2)
     assert [p.job.job_id for p in plan.to_export] == ["a", "b"]
-    assert plan.skipped == (("z", "unchanged"), ("c", "over_limit"))
+    assert list(plan.iter_skipped()) == [("z", "unchanged"), ("c", "over_limit")]
+    assert plan.skipped_counts() == {"unchanged": 1, "over_limit": 1}
+    assert plan.over_limit == (jobs[0],) and plan.newest == jobs[0]
 
 
 @pytest.mark.parametrize(
@@ -88,7 +87,7 @@ def test_the_time_window_bounds_created_at(
 
 
 def test_a_job_without_created_at_is_only_in_an_open_window() -> None:
-    job = ListedJob(job_id="n", status="completed", created_at=None, fingerprint=DONE)
+    job = ListedJob.of("n", DONE)
     assert [
         p.job.job_id
         for p in plan_sync([job], recorded={}, whole=set(), window=TimeWindow()).to_export
@@ -98,10 +97,35 @@ def test_a_job_without_created_at_is_only_in_an_open_window() -> None:
 
 
 def test_an_unusable_entry_is_neither_exported_nor_skipped() -> None:
-    bad = ListedJob(
-        job_id="(page 1 entry 0)", status=None, created_at=None, fingerprint={}, problem="no id"
-    )
-    good = ListedJob(job_id="j1", status="completed", created_at=None, fingerprint={})
+    bad = ListedJob(job_id="(page 1 entry 0)", status=None, created_at=None, problem="no id")
+    good = ListedJob.of("j1", {"status": "completed"})
     plan = plan_sync([bad, good], recorded={}, whole=set(), window=TimeWindow())
-    assert plan.unusable == (bad,) and plan.skipped == ()
+    assert plan.unusable == (bad,) and plan.skipped == 0 and not bad.has_id
     assert [planned.job.job_id for planned in plan.to_export] == ["j1"]
+
+
+def test_the_listing_is_read_once_as_it_comes_and_only_ids_of_unchanged_jobs_are_kept() -> None:
+    jobs = [listed(f"u{h}", hours=h) for h in range(5)] + [listed("new", hours=9)]
+    taken: list[str] = []
+
+    def listing() -> Iterator[ListedJob]:
+        for job in jobs:
+            taken.append(job.job_id)
+            yield job
+
+    markers = {job.job_id: {job.token} for job in jobs[:5]}
+    plan = plan_sync(listing(), recorded=markers, whole=set(markers), window=TimeWindow())
+    assert taken == [job.job_id for job in jobs]  # one pass
+    assert plan.unchanged == ("u0", "u1", "u2", "u3", "u4")
+    assert all(isinstance(job_id, str) for job_id in plan.unchanged)
+    assert [p.job for p in plan.to_export] == [jobs[-1]] and plan.newest == jobs[-1]
+    assert (plan.listed, plan.skipped) == (6, 5)
+
+
+def test_the_newest_job_is_the_newest_listed_in_the_window_finished_or_not() -> None:
+    jobs = [listed("a", hours=1), listed("b", hours=3, status="processing"), listed("c", hours=9)]
+    plan = plan_sync(
+        jobs, recorded={}, whole=set(), window=TimeWindow(until=T0 + timedelta(hours=5))
+    )
+    assert plan.newest == jobs[1] and plan.not_finished == (jobs[1],)
+    assert plan.outside_window == 1

@@ -112,9 +112,9 @@ def environment(emulator: Emulator) -> dict[str, str]:
     return {"SCRAPER_API_BASE_URL": emulator.base_url, "GEONODE_SCRAPER_API_KEY": CANARY_KEY}
 
 
-def cli_sync(warehouse: Warehouse, emulator: Emulator) -> dict[str, Any]:
+def cli_sync(warehouse: Warehouse, emulator: Emulator, *more: str) -> dict[str, Any]:
     """``batch-export sync`` in this process (click's runner); its JSON summary."""
-    args = ["sync", *warehouse.args(), "--log-format", "json"]
+    args = ["sync", *warehouse.args(), "--log-format", "json", *more]
     result = CliRunner().invoke(main, args, env=environment(emulator))
     assert result.exit_code == 0, result.output
     summary: dict[str, Any] = json.loads(result.stdout)
@@ -183,9 +183,9 @@ def test_every_job_once_then_a_rerun_changes_nothing_then_a_changed_job_is_repla
     assert {job["job_id"]: job["rows"] for job in uninterrupted.jobs} == FINISHED
     assert len(uninterrupted.jobs) == len(FINISHED)
 
-    # 2. Nothing new: nothing written at all.
+    # 2. Nothing new: nothing written at all (every job listed and compared: --full).
     stamp = warehouse.stamp()
-    again = cli_sync(warehouse, emulator)
+    again = cli_sync(warehouse, emulator, "--full")
     assert again["exported"] == [] and again["skipped"] == {"unchanged": 57, "not_finished": 3}
     assert warehouse.stamp() == stamp
     assert warehouse.items() == uninterrupted.items
@@ -196,7 +196,7 @@ def test_every_job_once_then_a_rerun_changes_nothing_then_a_changed_job_is_repla
     job_id = old["job_id"]
     new = generate_job(job_id=job_id, items=3, seed=4242, created_at=old["created_at"])
     emulator.add_job(new)
-    third = cli_sync(warehouse, emulator)
+    third = cli_sync(warehouse, emulator, "--full")  # an old job: only a full listing sees it
     assert [(job["job_id"], job["reason"], job["rows"]) for job in third["exported"]] == [
         (job_id, "changed", 3)
     ]

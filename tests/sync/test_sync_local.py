@@ -69,7 +69,7 @@ def test_a_full_sync_holds_every_finished_job_once(reference: Synced) -> None:
 
 def test_the_api_key_is_nowhere_in_the_dataset(reference: Synced) -> None:
     files = [path for path in reference.root.rglob("*") if path.is_file()]
-    assert len(files) == 3 * len(EXPECTED) + 1
+    assert len(files) == 3 * len(EXPECTED) + 2  # and _layout.json, _watermark.json
     assert not [path for path in files if CANARY_KEY.encode() in path.read_bytes()]
 
 
@@ -107,13 +107,13 @@ def test_a_second_sync_exports_nothing_and_says_so(reference: Synced) -> None:
     events: Events = []
     with Emulator(jobs=account_docs(), api_key=CANARY_KEY) as emulator:
         connection = Connection(base_url=emulator.base_url, api_key=CANARY_KEY)
-        again = sync(reference.root, connection=connection, on_event=recorder(events))
+        again = sync(reference.root, connection=connection, on_event=recorder(events), full=True)
         status_requests = [r for r in emulator.requests if r.path != "/v1/batch/jobs"]
     assert again.exported == [] and again.exit_code == 0
     assert again.skipped == {"unchanged": len(EXPECTED), "not_finished": 3}
     assert again.to_text() == (
         f"Nothing to export: {reference.root} is up to date ({len(EXPECTED)} unchanged, "
-        "3 not finished).\n"
+        "3 not finished).\nListed 200 jobs in 2 requests.\n"
     )
     assert {p: p.stat().st_mtime_ns for p in reference.root.rglob("*") if p.is_file()} == before
     assert [name for name, _ in events].count("job_started") == 0
@@ -152,6 +152,7 @@ def test_dry_run_lists_what_would_be_exported_and_writes_nothing(
         f"would export {first} (new)",
         f"would export {second} (new)",
         f"Dry run: would export 2 jobs to {dest} (2 not finished, {len(SMALL) - 2} over limit).",
+        f"Listed {len(SMALL) + 2} jobs in 1 request.",
     ]
 
 
@@ -205,7 +206,7 @@ def test_a_changed_job_is_exported_again_replacing_its_files(
     created = "2026-05-29T01:00:00Z" if moved_day else doc["created_at"]
     small_account.add_job(regenerated(doc, created))
 
-    report = sync(tmp_path, connection=small)
+    report = sync(tmp_path, connection=small, full=True)  # an old job: only a full listing sees it
     assert [(job["job_id"], job["reason"]) for job in report.exported] == [
         (doc["job_id"], "changed")
     ]
@@ -241,7 +242,7 @@ def test_what_a_kill_leaves_is_repaired(small: Connection, tmp_path: Path) -> No
     next(tmp_path.glob(f"items/*/{jobs[3].stem}.parquet")).unlink()
 
     # The four repaired jobs are the oldest of the account: a limit of 4 takes just them.
-    report = sync(tmp_path, connection=small, limit=4)
+    report = sync(tmp_path, connection=small, limit=4, full=True)
     assert report.removed_orphans == 1
     assert sorted((job["job_id"], job["reason"]) for job in report.exported) == sorted(
         [

@@ -24,7 +24,10 @@ def test_a_small_finished_job_costs_one_request(small_account: Emulator, tmp_pat
     assert report.exit_code == 0 and len(report.exported) == len(SMALL)
     asked = Counter(r.path for r in small_account.requests if r.path != "/v1/batch/jobs")
     assert asked == {f"/v1/batch/{job_id}": 1 for job_id in SMALL}  # no status probe
-    assert all(r.query["page_size"] == "50" for r in small_account.requests)
+    page_sizes = {
+        (r.path == "/v1/batch/jobs", r.query["page_size"]) for r in small_account.requests
+    }
+    assert page_sizes == {(True, "100"), (False, "50")}  # each endpoint's largest page
 
 
 def test_jobs_share_one_budget_of_connections(tmp_path: Path) -> None:
