@@ -5,16 +5,16 @@ ones that the destination does not hold yet, or holds from before the job change
 each into a store: by default a hive-partitioned Parquet dataset
 (``DEST/items/date=YYYY-MM-DD/<job_id>.parquet`` with its row in ``DEST/jobs/``), or Delta Lake
 tables, DuckDB, PostgreSQL (see :func:`open_store`). It can be killed at any moment and rerun:
-every job ends up in the destination exactly once, and readers never see half a job.
+every job ends up in the destination exactly once, and readers never see half a job. Two syncs
+into one destination at once are safe: PostgreSQL and Delta Lake take both, the Parquet dataset
+and DuckDB refuse the second in one sentence.
 
 The modules, in the order data flows: :mod:`~batch_export.sync.listing` (the account's jobs),
 :mod:`~batch_export.sync.plan` (what to export), :mod:`~batch_export.sync.run` (the loop),
 :mod:`~batch_export.sync.store` (the interface, and the choice of store),
-:mod:`~batch_export.sync.dataset` with :mod:`~batch_export.sync.state`,
-:mod:`~batch_export.sync.destination` and :mod:`~batch_export.sync.layout` (the Parquet
-dataset: what it holds, fsspec, files that appear whole, paths and jobs schema),
-:mod:`batch_export.sync.stores` (the table stores) and :mod:`~batch_export.sync.report`
-(events and run summary).
+:mod:`batch_export.sync.stores` (every store: the Parquet dataset, Delta Lake, DuckDB,
+PostgreSQL), :mod:`~batch_export.sync.layout` (the Parquet dataset's paths and jobs schema)
+and :mod:`~batch_export.sync.report` (events and run summary).
 
 Example:
 
@@ -26,14 +26,21 @@ Example:
 
 from __future__ import annotations
 
-from batch_export.sync.dataset import DatasetStore
-from batch_export.sync.destination import Destination
 from batch_export.sync.layout import JOBS_SCHEMA, LAYOUT_VERSION, Marker
 from batch_export.sync.listing import ListedJob, TimeWindow, iter_account_jobs, parse_when
 from batch_export.sync.plan import Plan, PlannedJob, plan_sync
 from batch_export.sync.report import EventLog, SyncReport
 from batch_export.sync.run import default_jobs, sync
-from batch_export.sync.store import TABLE_FORMATS, JobLoad, Store, StoreState, open_store
+from batch_export.sync.store import (
+    TABLE_FORMATS,
+    JobLoad,
+    Loaded,
+    Store,
+    StoreState,
+    open_store,
+)
+from batch_export.sync.stores.dataset import DatasetStore
+from batch_export.sync.stores.destination import Destination
 
 __all__ = [
     "JOBS_SCHEMA",
@@ -44,6 +51,7 @@ __all__ = [
     "EventLog",
     "JobLoad",
     "ListedJob",
+    "Loaded",
     "Marker",
     "Plan",
     "PlannedJob",

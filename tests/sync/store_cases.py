@@ -20,7 +20,6 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from batch_export import __version__
 from batch_export.export import Connection
 from batch_export.flatten.items import flatten_items
 from batch_export.job import JobStatus
@@ -29,6 +28,7 @@ from batch_export.sync import sync
 from batch_export.sync.layout import parse_timestamp
 from batch_export.sync.store import JobLoad
 from batch_export.testing import generate_job
+from batch_export.version import __version__
 from batch_export.writers import open_writer
 
 EXPORTED_AT = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

@@ -9,7 +9,7 @@ from typing import BinaryIO
 import pytest
 
 from batch_export.errors import InvalidInputError, OutputError
-from batch_export.sync.destination import Destination
+from batch_export.sync.stores.destination import Destination
 
 
 @pytest.fixture(params=["local", "memory"])
@@ -58,7 +58,8 @@ def test_a_full_disk_while_writing_is_an_output_error(dest: Destination) -> None
         dest.publish("items/j1.parquet", full)
     where = "the destination" if dest.is_local else "the temporary directory"
     assert str(caught.value) == (
-        f"Cannot write items/j1.parquet for {dest.url}: No space left on device. "
+        f"Cannot write items/j1.parquet for {dest.url}: the disk is full (No space left on "
+        "device). "
         f"Check free space and permissions in {where}, then rerun."
     )
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from batch_export.export import Connection
-from batch_export.sync import sync
+from batch_export.sync import open_store, sync
 from tests.sync.conftest import expected_rows, small_docs
 from tests.test_readme_notebook import python_blocks
 
@@ -53,7 +53,8 @@ def test_the_dataset_reading_example_runs(
 def test_the_delta_example_runs(
     small: Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert sync(tmp_path / "lake", connection=small, table_format="delta").exit_code == 0
+    with open_store(tmp_path / "lake", table_format="delta") as store:
+        assert sync(store, connection=small).exit_code == 0
     namespace = _run("Delta Lake tables", tmp_path, monkeypatch)
     items = namespace["items"]
     assert isinstance(items, pd.DataFrame) and len(items) > 0  # the account has jobs that day

@@ -1,4 +1,6 @@
-"""The Delta Lake store: on a local folder and on the loopback S3 server, with real deltalake."""
+"""The Delta Lake store, with real deltalake, on a local folder and on the loopback S3 server:
+what is its own (partitions, versions, an older table, commits retried, compaction, S3). What
+every store promises is in test_store_contract.py."""
 
 from __future__ import annotations
 
@@ -16,16 +18,13 @@ from deltalake.exceptions import CommitFailedError
 from batch_export.cli import main
 from batch_export.cli.compact import compact as compact_command
 from batch_export.errors import OutputError
-from batch_export.export import Connection
-from batch_export.sync import sync
 from batch_export.sync.stores.delta import (
     DELTA_ITEM_SCHEMA,
     DeltaStore,
     compact,
     delta_storage_options,
 )
-from batch_export.testing import Emulator, generate_account
-from tests.conftest import CANARY_KEY
+from batch_export.testing import Emulator
 from tests.sync.conftest import expected_rows, small_docs
 from tests.sync.store_cases import (
     batches_of,
@@ -33,39 +32,17 @@ from tests.sync.store_cases import (
     job_doc,
     load_of,
     parquet_items,
-    parquet_sync_items,
-    rows_per_job,
 )
 
 SMALL = expected_rows(small_docs())
 
 
 def load_all(store: DeltaStore, docs: list[dict[str, Any]], token: str = "token-1") -> int:
-    return sum(store.load(load_of(doc, token=token), batches_of(doc)) for doc in docs)
+    return sum(store.load(load_of(doc, token=token), batches_of(doc)).rows for doc in docs)
 
 
 def table(store: DeltaStore, name: str) -> DeltaTable:
     return DeltaTable(store.uri(name), storage_options=store._options)
-
-
-def test_jobs_load_once_and_a_changed_job_is_replaced(tmp_path: Path) -> None:
-    store = DeltaStore(str(tmp_path / "wh"))
-    docs = [job_doc(n) for n in range(3)]
-    assert store.prepare() == 0
-    assert load_all(store, docs) == 15
-    assert items_sorted(table(store, "items").to_pyarrow_table()).equals(parquet_items(docs))
-    assert store.scan().recorded == {doc["job_id"]: {"token-1"} for doc in docs}
-
-    changed = job_doc(1, items=3, seed=99)
-    assert store.load(load_of(changed, token="token-2"), batches_of(changed)) == 3
-    assert store.load(load_of(changed, token="token-2"), batches_of(changed)) == 3  # again
-    expected = parquet_items([docs[0], changed, docs[2]])
-    assert items_sorted(table(store, "items").to_pyarrow_table()).equals(expected)
-    jobs = table(store, "jobs").to_pyarrow_table().sort_by("job_id")
-    assert jobs.column("job_id").to_pylist() == ["job-0", "job-1", "job-2"]
-    assert jobs.column("rows").to_pylist() == [5, 3, 5]
-    assert store.scan().recorded["job-1"] == {"token-2"}
-    assert store.scan().whole == {"job-0", "job-1", "job-2"}
 
 
 def test_items_are_partitioned_by_the_day_of_created_at(tmp_path: Path) -> None:
@@ -142,14 +119,6 @@ def load_concurrently(stores: list[DeltaStore], docs: list[dict[str, Any]]) -> l
     for thread in threads:
         thread.join(timeout=120)
     return errors
-
-
-def test_two_writers_into_one_table_both_land(tmp_path: Path) -> None:
-    docs = [job_doc(n, items=3) for n in range(12)]
-    stores = [DeltaStore(str(tmp_path)), DeltaStore(str(tmp_path))]
-    assert load_concurrently(stores, docs) == []
-    assert items_sorted(table(stores[0], "items").to_pyarrow_table()).equals(parquet_items(docs))
-    assert sorted(stores[0].scan().recorded) == sorted(doc["job_id"] for doc in docs)
 
 
 def test_compact_leaves_fewer_files_and_the_same_rows(tmp_path: Path) -> None:
@@ -260,71 +229,6 @@ def test_writers_replacing_rows_of_one_compacted_file_both_land(tmp_path: Path) 
     assert load_concurrently(stores, changed) == []
     assert items_sorted(table(stores[0], "items").to_pyarrow_table()).equals(parquet_items(changed))
     assert table(stores[0], "jobs").to_pyarrow_table().column("rows").to_pylist() == [1] * 12
-
-
-# End to end: `sync` with --table-format delta, against the emulated account.
-
-
-def versions(dest: str) -> tuple[int, int]:
-    return DeltaTable(f"{dest}/items").version(), DeltaTable(f"{dest}/jobs").version()
-
-
-def test_sync_into_delta_tables_then_rerun_then_a_change(
-    small_account: Emulator, small: Connection, tmp_path: Path
-) -> None:
-    dest = str(tmp_path / "lake")
-    report = sync(dest, connection=small, table_format="delta", jobs=4)
-    assert report.exit_code == 0 and len(report.exported) == len(SMALL)
-    items = DeltaTable(f"{dest}/items").to_pyarrow_table()
-    assert rows_per_job(items) == {job: rows for job, rows in SMALL.items() if rows}
-    assert items_sorted(items).equals(parquet_sync_items(small, tmp_path / "pq"))
-    assert DeltaTable(f"{dest}/jobs").to_pyarrow_table().num_rows == len(SMALL)
-
-    before = versions(dest)
-    again = sync(dest, connection=small, table_format="delta")
-    assert again.exported == [] and again.skipped["unchanged"] == len(SMALL)
-    assert versions(dest) == before  # nothing new: no new version
-
-    changed = next(doc for doc in small_docs() if SMALL.get(doc["job_id"]))
-    small_account.add_job({**changed, "completed_at": "2026-05-30T00:00:00Z"})
-    third = sync(dest, connection=small, table_format="delta")
-    assert [(job["job_id"], job["reason"]) for job in third.exported] == [
-        (changed["job_id"], "changed")
-    ]
-    assert rows_per_job(DeltaTable(f"{dest}/items").to_pyarrow_table()) == rows_per_job(items)
-    jobs = DeltaTable(f"{dest}/jobs").to_pandas(filters=[("job_id", "=", changed["job_id"])])
-    assert [str(moment.date()) for moment in jobs["completed_at"]] == ["2026-05-30"]
-
-
-def test_two_syncs_of_two_accounts_into_one_delta_table_at_once(tmp_path: Path) -> None:
-    accounts = [small_docs(), tuple(generate_account(jobs=16, processing=1, seed=2, items=(1, 4)))]
-    dest = str(tmp_path / "lake")
-    reports: list[Any] = []
-    with Emulator(jobs=accounts[0], api_key=CANARY_KEY) as one:
-        with Emulator(jobs=accounts[1], api_key=CANARY_KEY) as two:
-            threads = [
-                threading.Thread(
-                    target=lambda base=emulator.base_url: reports.append(
-                        sync(
-                            dest,
-                            connection=Connection(base_url=base, api_key=CANARY_KEY),
-                            table_format="delta",
-                            jobs=2,
-                        )
-                    )
-                )
-                for emulator in (one, two)
-            ]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join(timeout=120)
-    assert sorted(report.exit_code for report in reports) == [0, 0]
-    expected = {**expected_rows(accounts[0]), **expected_rows(accounts[1])}
-    items = DeltaTable(f"{dest}/items").to_pyarrow_table()
-    assert rows_per_job(items) == {job: rows for job, rows in expected.items() if rows}
-    assert items.num_rows == sum(expected.values())
-    assert DeltaTable(f"{dest}/jobs").to_pyarrow_table().num_rows == len(expected)
 
 
 def test_the_sync_command_loads_delta_tables_on_s3(

@@ -1,9 +1,8 @@
-"""The DuckDB store, on a real database file."""
+"""The DuckDB store, on a real database file: what is its own (types, names, an older table,
+a file it cannot use). What every store promises is in test_store_contract.py."""
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,14 +10,10 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pytest
-from click.testing import CliRunner
 
-from batch_export.cli import main
 from batch_export.errors import InvalidInputError, OutputError
-from batch_export.export import Connection
 from batch_export.schema import ITEM_SCHEMA
 from batch_export.sync.stores.duckdb import DuckDBStore, duckdb_type
-from batch_export.testing import Emulator
 from tests.sync.conftest import expected_rows, small_docs
 from tests.sync.store_cases import (
     batches_of,
@@ -26,8 +21,6 @@ from tests.sync.store_cases import (
     job_doc,
     load_of,
     parquet_items,
-    parquet_sync_items,
-    rows_per_job,
 )
 
 SMALL = expected_rows(small_docs())
@@ -42,7 +35,7 @@ def store(tmp_path: Path) -> Iterator[DuckDBStore]:
 
 
 def load_all(store: DuckDBStore, docs: list[dict[str, Any]], token: str = "token-1") -> int:
-    return sum(store.load(load_of(doc, token=token), batches_of(doc)) for doc in docs)
+    return sum(store.load(load_of(doc, token=token), batches_of(doc)).rows for doc in docs)
 
 
 def read(path: Path, sql: str) -> pa.Table:
@@ -55,27 +48,6 @@ def test_a_missing_folder_is_created(tmp_path: Path) -> None:
     assert store.prepare() == 0
     store.close()
     assert (tmp_path / "new/folder/w.duckdb").is_file()
-
-
-def test_jobs_load_once_and_a_changed_job_is_replaced(store: DuckDBStore) -> None:
-    docs = [job_doc(n) for n in range(3)]
-    assert store.prepare() == 0
-    assert load_all(store, docs) == 15
-    assert store.scan().recorded == {doc["job_id"]: {"token-1"} for doc in docs}
-    changed = job_doc(1, items=3, seed=99)
-    for _ in range(2):  # loading the same job twice leaves its rows once
-        assert store.load(load_of(changed, token="token-2"), batches_of(changed)) == 3
-    assert store.scan().recorded["job-1"] == {"token-2"}
-    store.close()
-
-    items = read(store.path, "SELECT * FROM items")
-    assert items_sorted(items).equals(parquet_items([docs[0], changed, docs[2]]))
-    jobs = read(store.path, "SELECT job_id, rows, sync_token FROM jobs ORDER BY job_id")
-    assert jobs.to_pylist() == [
-        {"job_id": "job-0", "rows": 5, "sync_token": "token-1"},
-        {"job_id": "job-1", "rows": 3, "sync_token": "token-2"},
-        {"job_id": "job-2", "rows": 5, "sync_token": "token-1"},
-    ]
 
 
 def test_the_tables_keep_the_schema(store: DuckDBStore) -> None:
@@ -145,48 +117,3 @@ def test_a_file_it_cannot_open_is_an_output_error(tmp_path: Path) -> None:
     store = DuckDBStore(f"duckdb://{tmp_path}/not-a-db.duckdb")
     with pytest.raises(OutputError, match=r"^DuckDB could not read table jobs of .*not-a-db"):
         store.scan()
-
-
-def test_a_failed_load_keeps_the_job_as_it_was(store: DuckDBStore) -> None:
-    load_all(store, [job_doc(0)])
-
-    def broken() -> Iterator[pa.RecordBatch]:
-        yield from batches_of(job_doc(0, items=2, seed=5))
-        raise OutputError("the API went away")
-
-    with pytest.raises(OutputError, match="the API went away"):
-        store.load(load_of(job_doc(0), token="token-2"), broken())
-    assert store.scan().recorded == {"job-0": {"token-1"}}
-    store.close()
-    assert items_sorted(read(store.path, "SELECT * FROM items")).equals(parquet_items([job_doc(0)]))
-
-
-def test_loads_from_several_threads_at_once(store: DuckDBStore) -> None:
-    docs = [job_doc(n, items=3) for n in range(12)]
-    threads = [threading.Thread(target=load_all, args=(store, docs[n::4])) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert sorted(store.scan().recorded) == sorted(doc["job_id"] for doc in docs)
-    store.close()
-    assert items_sorted(read(store.path, "SELECT * FROM items")).equals(parquet_items(docs))
-
-
-def test_the_sync_command_loads_the_account_then_a_rerun_changes_nothing(
-    small_env: Emulator, small: Connection, tmp_path: Path
-) -> None:
-    url = f"duckdb://{tmp_path}/warehouse.duckdb"
-    result = CliRunner().invoke(main, ["sync", "--dest", url, "--jobs", "4"])
-    assert result.exit_code == 0, result.output
-    items = read(tmp_path / "warehouse.duckdb", "SELECT * FROM items")
-    assert rows_per_job(items) == {job: rows for job, rows in SMALL.items() if rows}
-    assert items_sorted(items).equals(parquet_sync_items(small, tmp_path / "pq"))
-    jobs = read(tmp_path / "warehouse.duckdb", "SELECT job_id, rows FROM jobs ORDER BY job_id")
-    assert dict(zip(*jobs.to_pydict().values(), strict=True)) == SMALL
-
-    again = CliRunner().invoke(main, ["sync", "--dest", url, "--log-format", "json"])
-    assert again.exit_code == 0, again.output
-    summary = json.loads(again.stdout)
-    assert summary["exported"] == [] and summary["skipped"]["unchanged"] == len(SMALL)
-    assert read(tmp_path / "warehouse.duckdb", "SELECT * FROM items").equals(items)

@@ -1,11 +1,10 @@
-"""The PostgreSQL store, on a real server that the tests start (see tests/postgres.py)."""
+"""The PostgreSQL store, on a real server that the tests start (see tests/postgres.py): what is
+its own (types, an older table, its unique key, privileges, a value it refuses). What every
+store promises is in test_store_contract.py."""
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import adbc_driver_postgresql.dbapi as adbc_postgres
@@ -13,11 +12,9 @@ import pyarrow as pa
 import pytest
 
 from batch_export.errors import InvalidInputError, OutputError
-from batch_export.export import Connection
 from batch_export.schema import ITEM_SCHEMA
-from batch_export.sync import sync
-from batch_export.sync.stores.postgres import PostgresStore, postgres_type
-from batch_export.testing import Emulator
+from batch_export.sync.stores.postgres import PostgresStore, _Refused, postgres_type
+from batch_export.sync.stores.tables import jobs_row
 from tests.postgres import PostgresServer, running_postgres
 from tests.sync.conftest import expected_rows, small_docs
 from tests.sync.store_cases import (
@@ -26,7 +23,6 @@ from tests.sync.store_cases import (
     job_doc,
     load_of,
     parquet_items,
-    parquet_sync_items,
     with_json_parsed,
 )
 
@@ -58,7 +54,7 @@ def store(url: str) -> Iterator[PostgresStore]:
 
 
 def load_all(store: PostgresStore, docs: list[dict[str, Any]], token: str = "token-1") -> int:
-    return sum(store.load(load_of(doc, token=token), batches_of(doc)) for doc in docs)
+    return sum(store.load(load_of(doc, token=token), batches_of(doc)).rows for doc in docs)
 
 
 def query(url: str, sql: str) -> pa.Table:
@@ -75,25 +71,6 @@ def items_of(url: str) -> list[dict[str, Any]]:
         for name in ITEM_SCHEMA.names
     )
     return with_json_parsed(items_sorted(query(url, f"SELECT {columns} FROM items")))
-
-
-def test_jobs_load_once_and_a_changed_job_is_replaced(url: str, store: PostgresStore) -> None:
-    docs = [job_doc(n) for n in range(3)]
-    assert store.prepare() == 0
-    assert load_all(store, docs) == 15
-    assert store.scan().recorded == {doc["job_id"]: {"token-1"} for doc in docs}
-    assert items_of(url) == with_json_parsed(parquet_items(docs))
-
-    changed = job_doc(1, items=3, seed=99)
-    for _ in range(2):  # loading the same job twice leaves its rows once
-        assert store.load(load_of(changed, token="token-2"), batches_of(changed)) == 3
-    assert items_of(url) == with_json_parsed(parquet_items([docs[0], changed, docs[2]]))
-    jobs = query(url, "SELECT job_id, rows, sync_token FROM jobs ORDER BY job_id").to_pylist()
-    assert [(j["job_id"], j["rows"], j["sync_token"]) for j in jobs] == [
-        ("job-0", 5, "token-1"),
-        ("job-1", 3, "token-2"),
-        ("job-2", 5, "token-1"),
-    ]
 
 
 def test_the_tables_have_types_that_keep_the_schema(
@@ -147,8 +124,8 @@ def test_a_role_without_privileges_is_an_output_error(postgres: PostgresServer) 
         store.prepare()
     assert str(raised.value) == (
         f"PostgreSQL could not create or widen table items at {postgres.url(user='reader')}: "
-        "permission denied for schema public. Check the server, the role's privileges and the "
-        "disk (the password comes from PGPASSWORD or ~/.pgpass)."
+        "permission denied for schema public. Check the server and the role's privileges (the "
+        "password comes from PGPASSWORD or ~/.pgpass)."
     )
     store.close()
 
@@ -164,47 +141,62 @@ def test_a_password_in_the_url_is_refused() -> None:
         PostgresStore("postgresql://loader:s3cret@127.0.0.1/db")
 
 
-def test_a_failed_load_keeps_the_job_as_it_was(url: str, store: PostgresStore) -> None:
-    load_all(store, [job_doc(0)])
-
-    def broken() -> Iterator[pa.RecordBatch]:
-        yield from batches_of(job_doc(0, items=2, seed=5))
-        raise OutputError("the API went away")
-
-    with pytest.raises(OutputError, match="the API went away"):
-        store.load(load_of(job_doc(0), token="token-2"), broken())
-    assert store.scan().recorded == {"job-0": {"token-1"}}
-    assert items_of(url) == with_json_parsed(parquet_items([job_doc(0)]))
-
-
-def test_loads_from_several_threads_at_once(url: str, store: PostgresStore) -> None:
-    docs = [job_doc(n, items=3) for n in range(12)]
-    threads = [threading.Thread(target=load_all, args=(store, docs[n::4])) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert sorted(store.scan().recorded) == sorted(doc["job_id"] for doc in docs)
-    assert items_of(url) == with_json_parsed(parquet_items(docs))
-    fingerprint = query(url, "SELECT fingerprint::text FROM jobs LIMIT 1").column(0)[0].as_py()
-    assert json.loads(fingerprint)["status"] == "completed"
+def test_an_older_items_table_gains_the_unique_key(url: str, store: PostgresStore) -> None:
+    with adbc_postgres.connect(url) as conn, conn.cursor() as cursor:
+        cursor.execute("CREATE TABLE items (job_id text, input_index bigint)")
+        cursor.execute("CREATE INDEX items_job_id ON items (job_id)")
+        conn.commit()
+    store.prepare()
+    with adbc_postgres.connect(url) as conn, conn.cursor() as cursor:
+        cursor.execute("INSERT INTO items (job_id, input_index) VALUES ('j', 0)")
+        conn.commit()
+        with pytest.raises(adbc_postgres.IntegrityError, match="items_job_id_input_index"):
+            cursor.execute("INSERT INTO items (job_id, input_index) VALUES ('j', 0)")
 
 
-def test_sync_loads_the_account_and_psql_reads_it(
-    small_account: Emulator, small: Connection, postgres: PostgresServer, url: str, tmp_path: Path
+def test_an_items_table_holding_duplicates_is_refused_in_one_sentence(
+    url: str, store: PostgresStore
 ) -> None:
-    report = sync(url, connection=small, jobs=4)
-    assert report.exit_code == 0 and len(report.exported) == len(SMALL)
-    reference = parquet_sync_items(small, tmp_path / "pq")
-    assert items_of(url) == with_json_parsed(reference)
-    role = url.split("//", 1)[1].split("@", 1)[0]
-    counted = postgres.psql("SELECT job_id || ' ' || rows FROM jobs ORDER BY job_id", user=role)
-    assert counted.split("\n")[:-1] == [f"{job} {rows}" for job, rows in sorted(SMALL.items())]
+    with adbc_postgres.connect(url) as conn, conn.cursor() as cursor:
+        cursor.execute("CREATE TABLE items (job_id text, input_index bigint)")
+        cursor.execute("INSERT INTO items VALUES ('j', 0), ('j', 0)")
+        conn.commit()
+    with pytest.raises(OutputError) as refused:
+        store.prepare()
+    assert str(refused.value) == (
+        f"PostgreSQL table items at {url} holds some items twice (the same job_id and "
+        "input_index, left by two syncs at once before batch-export kept them apart), so it "
+        "cannot gain the unique key that keeps them apart: delete those jobs' rows from items "
+        "and jobs (SELECT DISTINCT job_id FROM items GROUP BY job_id, input_index HAVING "
+        "count(*) > 1 finds them) and rerun, which loads them again."
+    )
 
-    again = sync(url, connection=small)
-    assert again.exported == [] and again.skipped["unchanged"] == len(SMALL)
-    changed = next(doc for doc in small_docs() if SMALL.get(doc["job_id"]))
-    small_account.add_job({**changed, "completed_at": "2026-05-30T00:00:00Z"})
-    third = sync(url, connection=small)
-    assert [job["job_id"] for job in third.exported] == [changed["job_id"]]
-    assert items_of(url) == with_json_parsed(reference)  # replaced, not duplicated
+
+def test_a_value_postgresql_refuses_is_named_never_the_disk(url: str, store: PostgresStore) -> None:
+    doc = job_doc(9, items=2)
+    batch = pa.Table.from_batches(list(batches_of(doc)))
+    huge = '{"n": 1' + "0" * 140_000 + "}"  # past jsonb's numeric: 131,072 digits
+    batch = batch.set_column(
+        batch.schema.get_field_index("extra"),
+        "extra",
+        pa.array([None, huge], pa.string()),
+    )
+    with pytest.raises(OutputError) as refused:
+        store.load(load_of(doc), batch.to_batches())
+    assert str(refused.value) == (
+        "PostgreSQL cannot hold a value of job job-9 in column extra of table items (value "
+        "overflows numeric format), so the job was not loaded: see the README's table of what "
+        "each destination holds."
+    )
+    assert "disk" not in str(refused.value)
+    assert store.scan().recorded == {}  # nothing of the job was kept
+
+
+def test_a_refused_value_of_the_jobs_row_is_named_by_its_column(store: PostgresStore) -> None:
+    doc = job_doc(10, items=1)
+    row = jobs_row(load_of(doc), rows=1)
+    huge = '{"n": 1' + "0" * 140_000 + "}"
+    row = row.set_column(row.schema.get_field_index("config"), "config", pa.array([huge]))
+    error = RuntimeError("value overflows numeric format")
+    assert store._refused_column(_Refused("jobs", error, None, row)) == "config"
+    assert store._refused_column(_Refused("items", error, None, row)) == "extra"  # its only one

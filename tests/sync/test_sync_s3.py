@@ -17,7 +17,7 @@ from batch_export.atomic import temporary_name
 from batch_export.cli import main
 from batch_export.connection import Connection
 from batch_export.errors import OutputError
-from batch_export.sync import Destination, sync
+from batch_export.sync import DatasetStore, Destination, SyncReport, open_store, sync
 from batch_export.testing import Emulator, generate_job
 from tests.conftest import CANARY_KEY
 from tests.sync.conftest import Synced, account_docs, expected_rows, small_docs
@@ -32,12 +32,17 @@ def s3(endpoint: str) -> Any:
     return s3fs.S3FileSystem(endpoint_url=endpoint, skip_instance_cache=True)
 
 
+def s3_sync(dest: str, endpoint: str, **options: Any) -> SyncReport:
+    """``sync`` into ``dest`` on the loopback S3 server (the store opened with its endpoint)."""
+    with open_store(dest, storage_options={"endpoint_url": endpoint}) as store:
+        return sync(store, **options)
+
+
 def test_the_account_lands_in_s3_whole_and_once(
     connection: Connection, s3_endpoint: str, s3_bucket: str, reference: Synced
 ) -> None:
     dest = f"s3://{s3_bucket}/scraper"
-    options = {"endpoint_url": s3_endpoint}
-    report = sync(dest, connection=connection, storage_options=options, jobs=4)
+    report = s3_sync(dest, s3_endpoint, connection=connection, jobs=4)
     assert report.exit_code == 0 and len(report.exported) == len(EXPECTED)
 
     fs = s3(s3_endpoint)
@@ -53,7 +58,7 @@ def test_the_account_lands_in_s3_whole_and_once(
     )
     assert keys == on_disk  # no _staging/ objects: an upload appears whole by itself
 
-    again = sync(dest, connection=connection, storage_options=options)
+    again = s3_sync(dest, s3_endpoint, connection=connection, full=True)
     assert again.exported == [] and again.skipped["unchanged"] == len(EXPECTED)
 
 
@@ -61,8 +66,7 @@ def test_a_re_export_on_s3_replaces_and_repairs(
     small_account: Emulator, small: Connection, s3_endpoint: str, s3_bucket: str
 ) -> None:
     dest = f"s3://{s3_bucket}/ds"
-    options = {"endpoint_url": s3_endpoint}
-    sync(dest, connection=small, storage_options=options)
+    s3_sync(dest, s3_endpoint, connection=small)
     fs = s3(s3_endpoint)
     rows = sorted(fs.glob(f"{s3_bucket}/ds/jobs/*/*.parquet"))
     # A kill between a job's items and its jobs row leaves an orphan; then the job changes.
@@ -71,7 +75,7 @@ def test_a_re_export_on_s3_replaces_and_repairs(
     changed = next(d for d in small_docs() if d["job_id"] in SMALL and d["job_id"] != orphan)
     small_account.add_job({**changed, "completed_at": "2026-05-30T00:00:00Z"})
 
-    report = sync(dest, connection=small, storage_options=options, jobs=2)
+    report = s3_sync(dest, s3_endpoint, connection=small, jobs=2, full=True)
     assert report.removed_orphans == 1
     assert sorted((job["job_id"], job["reason"]) for job in report.exported) == sorted(
         [(orphan, "new"), (changed["job_id"], "changed")]
@@ -104,9 +108,9 @@ def test_a_missing_bucket_is_an_output_error(
 ) -> None:
     dest = f"s3://{s3_bucket}-missing/ds"
     with pytest.raises(OutputError) as caught:
-        sync(dest, connection=small, storage_options={"endpoint_url": s3_endpoint})
+        s3_sync(dest, s3_endpoint, connection=small)
     assert caught.value.exit_code == 8
-    assert str(caught.value).startswith(f"Cannot upload _layout.json in {dest}: ")
+    assert str(caught.value).startswith(f"Cannot create _sync.lock in {dest}: ")
     assert str(caught.value).endswith(
         "Check the bucket name, the credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or "
         "AWS_PROFILE for s3://) and --endpoint-url."
@@ -137,7 +141,8 @@ def test_staged_uploads_are_removed_on_failure_and_swept_when_left(
     bad["results"][1]["metadata"]["http_status"] = "teapot"  # fails while its file is written
     with Emulator(jobs=[*small_docs()[:6], bad], api_key=CANARY_KEY) as emulator:
         connection = Connection(base_url=emulator.base_url, api_key=CANARY_KEY, max_retries=0)
-        report = sync(destination, connection=connection, jobs=3)
+        with DatasetStore(destination) as store:
+            report = sync(store, connection=connection, jobs=3)
     assert [f["job_id"] for f in report.failed] == ["bad-job"]
     assert len(report.exported) == len(expected_rows(small_docs()[:6]))
     assert staged(local) == [other.name]  # the leftover swept, the failed upload removed
@@ -148,5 +153,5 @@ def test_job_ids_of_the_longest_kind_land_in_s3(s3_endpoint: str, s3_bucket: str
     dest = f"s3://{s3_bucket}/long"
     with Emulator(jobs=docs, api_key=CANARY_KEY) as emulator:
         connection = Connection(base_url=emulator.base_url, api_key=CANARY_KEY)
-        report = sync(dest, connection=connection, storage_options={"endpoint_url": s3_endpoint})
+        report = s3_sync(dest, s3_endpoint, connection=connection)
     assert report.exit_code == 0 and len(report.exported) == len(expected_rows(docs))

@@ -16,6 +16,8 @@ a DuckDB file, a PostgreSQL schema) with what the promise tests ask of each:
 
 from __future__ import annotations
 
+import itertools
+import os
 from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import dataclass
@@ -30,6 +32,7 @@ from deltalake import DeltaTable
 from batch_export.schema import ITEM_SCHEMA
 from batch_export.sync.stores.postgres import JSON_COLUMNS
 from batch_export.sync.stores.tables import STORE_JOBS_SCHEMA
+from tests.postgres import PostgresServer
 from tests.sync.readers import connect, items_table, jobs_table
 from tests.sync.store_cases import items_sorted, with_json_parsed
 
@@ -71,6 +74,8 @@ class Warehouse(ABC):
         assert not twice, f"{len(twice)} items are in the items table twice, e.g. {twice[0]}"
         per_job = Counter(job_id for job_id, _ in keys)
         jobs = self.jobs_table()
+        if jobs.num_rows == 0:
+            return {}
         job_ids = jobs["job_id"].to_pylist()
         assert len(job_ids) == len(set(job_ids)), "a job has two rows in the jobs table"
         committed = dict(zip(job_ids, jobs["rows"].to_pylist(), strict=True))
@@ -123,11 +128,12 @@ class DeltaWarehouse(Warehouse):
 
 
 class DuckDBWarehouse(Warehouse):
-    """The ``items`` and ``jobs`` tables of a DuckDB file, opened read-only."""
+    """The ``items`` and ``jobs`` tables of a DuckDB file."""
 
     def query(self, sql: str) -> pa.Table:
+        # As a store of this process opens it (DuckDB refuses one file opened two ways).
         path = self.dest.removeprefix("duckdb://")
-        with duckdb.connect(path, read_only=True) as con:
+        with duckdb.connect(path) as con:
             return con.sql(sql).to_arrow_table()
 
     def items_table(self) -> pa.Table:
@@ -179,3 +185,19 @@ WAREHOUSES: dict[str, type[Warehouse]] = {
     "duckdb": DuckDBWarehouse,
     "postgresql": PostgresWarehouse,
 }
+
+
+_roles = itertools.count()
+
+
+def new_warehouse(kind: str, folder: Path, postgres: PostgresServer | None = None) -> Warehouse:
+    """An empty destination of ``kind``: under ``folder``, or a new PostgreSQL role's schema
+    (a database of its own, as far as the store can tell) on ``postgres``."""
+    if kind == "postgresql":
+        assert postgres is not None, "a PostgreSQL warehouse needs the test server"
+        role = f"loader_{os.getpid()}_{next(_roles)}"
+        postgres.psql(f"CREATE ROLE {role} LOGIN; CREATE SCHEMA {role} AUTHORIZATION {role}")
+        return WAREHOUSES[kind](kind, postgres.url(user=role))
+    if kind == "duckdb":
+        return WAREHOUSES[kind](kind, f"duckdb://{folder}/warehouse.duckdb")
+    return WAREHOUSES[kind](kind, str(folder / "warehouse"))

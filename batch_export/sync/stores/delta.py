@@ -25,8 +25,8 @@ hours, deletes files that no version younger than that needs (``VACUUM``).
 Example:
 
     >>> import tempfile
-    >>> store = DeltaStore(tempfile.mkdtemp())
-    >>> store.prepare(), store.scan().recorded
+    >>> with DeltaStore(tempfile.mkdtemp()) as store:
+    ...     store.prepare(), store.scan().recorded
     (0, {})
 """
 
@@ -38,6 +38,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, date
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,8 @@ from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundErr
 from batch_export.errors import InvalidInputError, OutputError
 from batch_export.schema import ITEM_SCHEMA
 from batch_export.sync.layout import LAYOUT_FILE
-from batch_export.sync.store import JobLoad, StoreState
+from batch_export.sync.store import ITEMS_TABLE, JOBS_TABLE, Closing, JobLoad, Loaded, StoreState
+from batch_export.sync.stores.native import native_condition, native_reason
 from batch_export.sync.stores.tables import (
     STORE_JOBS_SCHEMA,
     Spool,
@@ -58,11 +60,14 @@ from batch_export.sync.stores.tables import (
     quoted_identifier,
     state_of,
 )
+from batch_export.sync.watermark import WATERMARK_TABLE
 
 __all__ = ["DELTA_ITEM_SCHEMA", "DeltaStore", "compact", "delta_storage_options"]
 
+# The tables' roles (their names are the store's ``items_table``, ``jobs_table``).
 ITEMS = "items"
 JOBS = "jobs"
+WATERMARK = "watermark"
 DELTA_ITEM_SCHEMA: pa.Schema = pa.schema(
     [*ITEM_SCHEMA, pa.field("date", pa.date32())], metadata=ITEM_SCHEMA.metadata
 )
@@ -101,7 +106,7 @@ def delta_storage_options(options: Mapping[str, Any] | None) -> dict[str, str]:
     return converted
 
 
-class DeltaStore:
+class DeltaStore(Closing):
     """The ``items`` and ``jobs`` Delta tables under ``url`` (a folder or an ``s3://`` URL).
 
     ``storage_options`` reach delta-rs (see :func:`delta_storage_options`); ``max_attempts``
@@ -114,8 +119,8 @@ class DeltaStore:
         url: str,
         *,
         storage_options: Mapping[str, Any] | None = None,
-        items_table: str = ITEMS,
-        jobs_table: str = JOBS,
+        items_table: str = ITEMS_TABLE,
+        jobs_table: str = JOBS_TABLE,
         max_attempts: int = 8,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -124,6 +129,7 @@ class DeltaStore:
         self._names = {
             ITEMS: _table_name(items_table, option="items_table"),
             JOBS: _table_name(jobs_table, option="jobs_table"),
+            WATERMARK: WATERMARK_TABLE,
         }
         self._max_attempts = max_attempts
         self._sleep = sleep
@@ -141,16 +147,19 @@ class DeltaStore:
             return StoreState()
         try:
             rows = table.to_pyarrow_table(columns=["job_id", "sync_token"])
-        except _DRIVER_ERRORS as error:
+        except BaseException as error:  # a Rust panic is a BaseException
+            if not _is_driver_error(error):
+                raise
             raise self._refused(JOBS, error) from None
-        return state_of(zip(*(rows.column(n).to_pylist() for n in rows.column_names), strict=True))
+        state = state_of(zip(*(rows.column(n).to_pylist() for n in rows.column_names), strict=True))
+        return replace(state, watermark=self._watermark())
 
     def prepare(self) -> int:
         """Create the tables, or add the columns a newer item schema has; nothing to remove."""
         self._ensure()
         return 0
 
-    def load(self, load: JobLoad, batches: Iterable[pa.RecordBatch]) -> int:
+    def load(self, load: JobLoad, batches: Iterable[pa.RecordBatch]) -> Loaded:
         """Replace the job's rows (one commit), then its jobs row (one commit)."""
         self._ensure()
         day = date.fromisoformat(load.created_at.astimezone(UTC).date().isoformat())
@@ -159,7 +168,24 @@ class DeltaStore:
             self._commit(ITEMS, lambda: self._write(ITEMS, spool.reader(), predicate))
             row = jobs_row(load, rows=spool.rows)
             self._commit(JOBS, lambda: self._write(JOBS, row, predicate))
-            return spool.rows
+            changed = row.column("values_changed")[0].as_py()
+            return Loaded(rows=spool.rows, values_changed=changed)
+
+    def save_watermark(self, document: str) -> None:
+        """Keep the sync's watermark: the jobs table's row of the Delta table
+        ``DEST/batch_export_watermark``, replaced in one commit."""
+        row = pa.table({"jobs_table": [self._names[JOBS]], "watermark": [document]})
+        predicate = f"jobs_table = {_quoted(self._names[JOBS])}"
+        self._commit(
+            WATERMARK,
+            lambda: deltalake.write_deltalake(
+                self.uri(WATERMARK),
+                row,
+                mode="overwrite",
+                predicate=predicate,
+                storage_options=self._options,
+            ),
+        )
 
     def close(self) -> None:
         """Nothing held between calls: each commit opens the table afresh."""
@@ -173,6 +199,16 @@ class DeltaStore:
             partition_by=_PARTITIONS[table],
             storage_options=self._options,
         )
+
+    def _watermark(self) -> str | None:
+        table = self._open(WATERMARK)
+        if table is None:
+            return None
+        try:
+            rows = table.to_pyarrow_table(columns=["jobs_table", "watermark"]).to_pylist()
+        except _DRIVER_ERRORS as error:
+            raise self._refused(WATERMARK, error) from None
+        return next((r["watermark"] for r in rows if r["jobs_table"] == self._names[JOBS]), None)
 
     def _open(self, table: str) -> deltalake.DeltaTable | None:
         try:
@@ -241,16 +277,20 @@ class DeltaStore:
                         f"{_reason(error)} ({number} attempts). Rerun the sync; it loads only "
                         "the jobs not yet loaded."
                     ) from None
-            except _DRIVER_ERRORS as error:
+            except BaseException as error:  # a Rust panic is a BaseException
+                if not _is_driver_error(error):
+                    raise
                 raise self._refused(table, error) from None
             backoff = min(_MAX_BACKOFF, _FIRST_BACKOFF * 2 ** (number - 1))
             self._sleep(backoff * random.uniform(0.5, 1.0))
 
     def _refused(self, table: str, error: BaseException) -> OutputError:
-        return OutputError(
-            f"Cannot write Delta table {self.uri(table)}: {_reason(error)}. Check that --dest "
-            "exists and is writable, and its --storage-option settings."
+        hint = (
+            "Free space there, or give a writable --dest, then rerun."
+            if native_condition(error)
+            else "Check that --dest exists and is writable, and its --storage-option settings."
         )
+        return OutputError(f"Cannot write Delta table {self.uri(table)}: {_reason(error)}. {hint}")
 
 
 def compact(
@@ -258,8 +298,8 @@ def compact(
     *,
     vacuum_hours: int | None = None,
     storage_options: Mapping[str, Any] | None = None,
-    items_table: str = ITEMS,
-    jobs_table: str = JOBS,
+    items_table: str = ITEMS_TABLE,
+    jobs_table: str = JOBS_TABLE,
 ) -> dict[str, dict[str, int]]:
     """Compact the Delta tables a sync made under ``dest``; with ``vacuum_hours``, vacuum.
 
@@ -337,9 +377,23 @@ def _quoted(text: str) -> str:
 
 
 def _reason(error: BaseException) -> str:
-    """What a delta-rs error says, in one line: its S3 error code when it has one."""
+    """What a delta-rs error says, in one line: its S3 error code when it has one; a full or
+    read-only disk in our words (:func:`~batch_export.sync.stores.native.native_reason`)."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))  # delta-rs colours its error chains
     code = re.search(r"<Code>(\w+)</Code>", text)
     lines = [line.strip(" ↳\t") for line in text.splitlines() if line.strip(" ↳\t")]
     first = lines[0].rstrip(" .:") if lines else type(error).__name__
-    return f"{first} ({code.group(1)})" if code else first
+    if _is_panic(error):
+        first = f"deltalake stopped on an internal error ({first})"
+    said = f"{first} ({code.group(1)})" if code else first
+    return native_reason(error, said=said) if native_condition(error) else said
+
+
+def _is_panic(error: BaseException) -> bool:
+    """Whether ``error`` is a Rust panic that pyo3 raised (``pyo3_runtime.PanicException``,
+    a BaseException, whose module exists only once a panic happened)."""
+    return type(error).__name__ == "PanicException"
+
+
+def _is_driver_error(error: BaseException) -> bool:
+    return isinstance(error, _DRIVER_ERRORS) or _is_panic(error)

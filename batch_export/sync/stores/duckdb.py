@@ -11,44 +11,46 @@ A load deletes the job's rows and inserts the new ones straight from Arrow
 transaction: a reader sees the job as it was or as it is, never half. The job's batches are
 spooled to a temporary Arrow file first, so that several jobs download at once while their
 transactions take the one connection in turn. DuckDB lets one process write a file at a time:
-a second sync into the same file fails to open it.
+a second sync into the same file (another process, or another store in this one) stops at
+once, with one sentence naming the process that has it open.
 
 Example:
 
     >>> import tempfile
-    >>> store = DuckDBStore(f"duckdb:///{tempfile.mkdtemp()}/warehouse.duckdb")
-    >>> store.prepare(), store.scan().recorded
+    >>> with DuckDBStore(f"duckdb:///{tempfile.mkdtemp()}/warehouse.duckdb") as store:
+    ...     store.prepare(), store.scan().recorded
     (0, {})
-    >>> store.close()
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 
 from batch_export.errors import InvalidInputError, OutputError
-from batch_export.schema import ITEM_SCHEMA
-from batch_export.sync.store import JobLoad, StoreState
-from batch_export.sync.stores.tables import (
-    STORE_JOBS_SCHEMA,
-    Spool,
-    columns_to_add,
-    first_line,
-    jobs_row,
-    sql_type,
-    state_of,
-    table_names,
-)
+from batch_export.sync.store import ITEMS_TABLE, JOBS_TABLE
+from batch_export.sync.stores.native import native_condition, native_reason
+from batch_export.sync.stores.sql import SqlStore
+from batch_export.sync.stores.tables import first_line, sql_type
 
 __all__ = ["SCHEME", "DuckDBStore", "duckdb_path", "duckdb_type"]
 
 SCHEME = "duckdb://"
+# The files this process's stores have open: a second store of one file is refused as a
+# second process is (DuckDB would let it in, and fail its transactions on conflicts).
+_OPEN: dict[Path, int] = {}
+_OPEN_LOCK = threading.Lock()
+# What DuckDB says when another process holds the file's lock.
+_LOCK_HELD = re.compile(r"Could not set lock on file .*\(PID (\d+)\)", re.DOTALL)
 
 
 def duckdb_path(url: str) -> Path:
@@ -83,107 +85,123 @@ _TYPES = {
 }
 
 
-class DuckDBStore:
+class DuckDBStore(SqlStore):
     """The ``items`` and ``jobs`` tables (names configurable) of one DuckDB file."""
 
-    def __init__(self, url: str, *, items_table: str = "items", jobs_table: str = "jobs") -> None:
-        self.url = url
+    dialect = "DuckDB"
+    text_type = "VARCHAR"
+    marks = ("?", "?")
+
+    def __init__(
+        self, url: str, *, items_table: str = ITEMS_TABLE, jobs_table: str = JOBS_TABLE
+    ) -> None:
         self.path = duckdb_path(url)
-        self._tables = table_names(items_table, jobs_table)
-        self._schemas = {"items": ITEM_SCHEMA, "jobs": STORE_JOBS_SCHEMA}
-        self._lock = threading.Lock()
+        super().__init__(url, items_table=items_table, jobs_table=jobs_table)
+        self._connection_lock = threading.Lock()
         self._connection: duckdb.DuckDBPyConnection | None = None
-        self._ready = False
 
-    def scan(self) -> StoreState:
-        """The tokens of the jobs table (none when it does not exist yet)."""
-        name, quoted = self._tables["jobs"]
-        with self._session("read", "jobs") as con:
-            if not self._columns(con, name):
-                return StoreState()
-            rows = con.execute(f"SELECT job_id, sync_token FROM {quoted}").fetchall()
-        return state_of(rows)
-
-    def prepare(self) -> int:
-        """Create the tables, or add the columns a newer item schema has; nothing to remove."""
-        with self._session("prepare", "items") as con:
-            self._ensure(con)
-        return 0
-
-    def load(self, load: JobLoad, batches: Iterable[pa.RecordBatch]) -> int:
-        """Replace the job's rows and its jobs row in one transaction; return its rows."""
-        job_id = load.job.job_id
-        with Spool(batches, schema=ITEM_SCHEMA) as spool:
-            row = jobs_row(load, rows=spool.rows)
-            with self._session(f"load job {job_id} into", "items") as con:
-                self._ensure(con)
-                con.begin()
-                try:
-                    self._replace(con, "items", job_id, spool.table())
-                    self._replace(con, "jobs", job_id, row)
-                    con.commit()
-                except BaseException:
-                    con.rollback()
-                    raise
-            return spool.rows
+    @classmethod
+    def column_type(cls, name: str, kind: pa.DataType) -> str:
+        """The DuckDB column type (see :func:`duckdb_type`)."""
+        return duckdb_type(kind)
 
     def close(self) -> None:
         """Close the database file."""
-        with self._lock:
+        with self._connection_lock:
             if self._connection is not None:
                 self._connection.close()
                 self._connection = None
+                with _OPEN_LOCK:
+                    _OPEN.pop(self.path.resolve(), None)
 
     def _replace(
-        self, con: duckdb.DuckDBPyConnection, table: str, job_id: str, data: pa.Table
+        self, cursor: duckdb.DuckDBPyConnection, table: str, job_id: str, data: pa.Table
     ) -> None:
         quoted = self._tables[table][1]
-        con.execute(f"DELETE FROM {quoted} WHERE job_id = ?", [job_id])
-        con.register("incoming", data)
+        cursor.execute(f"DELETE FROM {quoted} WHERE job_id = ?", [job_id])
+        cursor.register("incoming", data)
         try:
             # BY NAME: a table that gained a column, or has one of its own, still lines up.
-            con.execute(f"INSERT INTO {quoted} BY NAME SELECT * FROM incoming")
+            cursor.execute(f"INSERT INTO {quoted} BY NAME SELECT * FROM incoming")
         finally:
-            con.unregister("incoming")
+            cursor.unregister("incoming")
 
-    def _ensure(self, con: duckdb.DuckDBPyConnection) -> None:
-        if self._ready:
-            return
-        for table in ("items", "jobs"):
-            name, quoted = self._tables[table]
-            wanted = {field.name: duckdb_type(field.type) for field in self._schemas[table]}
-            existing = self._columns(con, name)
-            if not existing:
-                columns = ", ".join(f'"{column}" {kind}' for column, kind in wanted.items())
-                con.execute(f"CREATE TABLE IF NOT EXISTS {quoted} ({columns})")
-                continue
-            for column in columns_to_add(name, existing, wanted, store="DuckDB"):
-                con.execute(f'ALTER TABLE {quoted} ADD COLUMN "{column}" {wanted[column]}')
-        self._ready = True
-
-    def _columns(self, con: duckdb.DuckDBPyConnection, name: str) -> dict[str, str]:
-        rows = con.execute(
+    def _existing_columns(
+        self, cursor: duckdb.DuckDBPyConnection, name: str, quoted: str
+    ) -> dict[str, str]:
+        rows = cursor.execute(
             "SELECT column_name, data_type FROM information_schema.columns "
             "WHERE table_schema = current_schema() AND table_name = ? ORDER BY ordinal_position",
             [name],
         ).fetchall()
         return {str(column): str(kind) for column, kind in rows}
 
+    def _query(
+        self, cursor: duckdb.DuckDBPyConnection, sql: str, parameters: Sequence[Any] = ()
+    ) -> list[Any]:
+        return cursor.execute(sql, list(parameters)).fetchall()
+
+    def _execute(
+        self, cursor: duckdb.DuckDBPyConnection, sql: str, parameters: Sequence[Any] = ()
+    ) -> None:
+        cursor.execute(sql, list(parameters))
+
+    @contextmanager
+    def _transaction(self, con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+        con.begin()
+        try:
+            yield con
+        except BaseException:
+            # A commit that failed (a full disk) has ended the transaction already: its own
+            # error, not "no transaction is active", is the one to tell.
+            with contextlib.suppress(duckdb.Error):
+                con.rollback()
+            raise
+        con.commit()
+
     @contextmanager
     def _session(self, action: str, table: str) -> Iterator[duckdb.DuckDBPyConnection]:
         """The store's one connection, for one caller at a time; driver errors translated."""
-        with self._lock:
+        with self._connection_lock:
             try:
                 yield self._connect()
             except (duckdb.Error, OSError) as error:
-                raise OutputError(
-                    f"DuckDB could not {action} table {self._tables[table][0]} of {self.path}: "
-                    f"{first_line(error)}. Check the file (writable, not open in another "
-                    "process) and the disk."
-                ) from None
+                raise self._refused(action, table, error) from None
+
+    def _refused(self, action: str, table: str, error: BaseException) -> OutputError:
+        held = _LOCK_HELD.search(str(error))
+        if held:
+            return OutputError(
+                f"{self.path} is open in another process (pid {held.group(1)}), and DuckDB "
+                "lets one process write a file at a time: run one sync at a time per DuckDB "
+                "file, or wait for that one to end."
+            )
+        if native_condition(error):  # a full or read-only disk, in our words
+            return OutputError(
+                f"DuckDB could not {action} table {self._tables[table][0]} of {self.path}: "
+                f"{native_reason(error, said=first_line(error))}. Free space there, or give "
+                "a writable path, then rerun."
+            )
+        return OutputError(
+            f"DuckDB could not {action} table {self._tables[table][0]} of {self.path}: "
+            f"{first_line(error)}. Check that the file is a DuckDB database and can be written."
+        )
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         if self._connection is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._connection = duckdb.connect(str(self.path))
+            resolved = self.path.resolve()
+            with _OPEN_LOCK:
+                if _OPEN.setdefault(resolved, id(self)) != id(self):
+                    raise OutputError(
+                        f"{self.path} is open in another store of this process (pid "
+                        f"{os.getpid()}), and DuckDB lets one writer use a file at a time: run "
+                        "one sync at a time per DuckDB file, or wait for that one to end."
+                    )
+            try:
+                self._connection = duckdb.connect(str(self.path))
+            except BaseException:
+                with _OPEN_LOCK:
+                    _OPEN.pop(resolved, None)
+                raise
         return self._connection

@@ -5,8 +5,9 @@ A table store (Delta Lake, DuckDB, PostgreSQL) holds two tables:
 - ``items``: :data:`~batch_export.schema.ITEM_SCHEMA`, every item of every loaded job;
 - ``jobs``: :data:`STORE_JOBS_SCHEMA`, one row per job: the sync's
   :data:`~batch_export.sync.layout.JOBS_SCHEMA` plus ``sync_token`` (the digest the next sync
-  compares, see :func:`~batch_export.sync.layout.fingerprint_token`) and ``fingerprint`` (the
-  job's listed fields it was computed from, as JSON text).
+  compares, see :func:`~batch_export.sync.layout.fingerprint_token`), ``fingerprint`` (the
+  job's listed fields it was computed from, as JSON text) and ``values_changed`` (values the
+  tool changed so that the job loads, see :mod:`~batch_export.sync.stores.values`).
 
 **Schema evolution**: the item schema carries ``SCHEMA_VERSION``; when the current schema has
 a column that an existing table lacks, the table gains it, nullable, before the next load
@@ -32,7 +33,7 @@ import json
 import mmap
 import re
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import TracebackType
 
 import pyarrow as pa
@@ -40,6 +41,7 @@ import pyarrow as pa
 from batch_export.errors import InvalidInputError, OutputError
 from batch_export.sync.layout import JOBS_SCHEMA, job_row
 from batch_export.sync.store import JobLoad, StoreState
+from batch_export.sync.stores.native import native_reason
 
 __all__ = [
     "STORE_JOBS_SCHEMA",
@@ -52,19 +54,31 @@ __all__ = [
 ]
 
 STORE_JOBS_SCHEMA: pa.Schema = pa.schema(
-    [*JOBS_SCHEMA, pa.field("sync_token", pa.string()), pa.field("fingerprint", pa.string())],
+    [
+        *JOBS_SCHEMA,
+        pa.field("sync_token", pa.string()),
+        pa.field("fingerprint", pa.string()),
+        pa.field("values_changed", pa.int64()),
+    ],
     metadata=JOBS_SCHEMA.metadata,
 )
 
 BatchMap = Callable[[pa.RecordBatch], pa.RecordBatch]
 
 
-def jobs_row(load: JobLoad, *, rows: int) -> pa.Table:
+def jobs_row(load: JobLoad, *, rows: int, values_changed: int = 0) -> pa.Table:
     """The one-row table of :data:`STORE_JOBS_SCHEMA` that records ``load``.
 
-    ``created_at`` falls back to the listing's when the job's own answer had none.
+    ``created_at`` falls back to the listing's when the job's own answer had none;
+    ``values_changed`` counts the values the store itself changed, beside those the job's
+    answers had changed (``load.values_changed``).
     """
     fingerprint = json.dumps(dict(load.fingerprint), sort_keys=True, default=str)
+    more = {
+        "sync_token": load.token,
+        "fingerprint": fingerprint,
+        "values_changed": load.values_changed() + values_changed,
+    }
     return job_row(
         load.job,
         rows=rows,
@@ -72,7 +86,7 @@ def jobs_row(load: JobLoad, *, rows: int) -> pa.Table:
         tool_version=load.tool_version,
         created_at=load.created_at,
         schema=STORE_JOBS_SCHEMA,
-        more={"sync_token": load.token, "fingerprint": fingerprint},
+        more=more,
     )
 
 
@@ -162,6 +176,18 @@ def first_line(error: BaseException) -> str:
     return text.splitlines()[0].rstrip(" .:")
 
 
+@contextlib.contextmanager
+def _spooling() -> Iterator[None]:
+    """An OS error of the spool's file (a full temporary folder) as one sentence."""
+    try:
+        yield
+    except OSError as error:
+        raise OutputError(
+            f"Cannot spool a job's rows in the temporary folder {tempfile.gettempdir()}: "
+            f"{native_reason(error)}. Free space there (or point TMPDIR elsewhere), then rerun."
+        ) from None
+
+
 class Spool:
     """A job's batches written once to a temporary Arrow IPC file, read back as often as needed.
 
@@ -184,7 +210,8 @@ class Spool:
         transform: BatchMap | None = None,
     ) -> None:
         # Closed in __exit__, or below if the spooling fails.
-        self._file = tempfile.TemporaryFile(prefix="batch-export-spool-", suffix=".arrow")  # noqa: SIM115
+        with _spooling():
+            self._file = tempfile.TemporaryFile(prefix="batch-export-spool-", suffix=".arrow")  # noqa: SIM115
         self.rows = 0
         try:
             self.schema = self._write(batches, schema, transform)
@@ -201,14 +228,25 @@ class Spool:
         # Buffered in pyarrow's memory: the IPC writer makes many small writes, each of which,
         # to a Python file, would take the GIL.
         sink = pa.BufferedOutputStream(pa.PythonFile(self._file, mode="w"), buffer_size=1 << 20)
-        with pa.ipc.new_file(sink, written) as writer:
-            for batch in batches:
+        writer = pa.ipc.new_file(sink, written)
+        closing = [writer.close, sink.detach]  # each once; detached, the file stays open
+        try:
+            for batch in batches:  # the batches' own errors (the API's) pass as they are
                 # Cast, not trusted: rows must have the types the tables were made for.
                 batch = batch.cast(schema)
-                writer.write_batch(batch if transform is None else transform(batch))
+                with _spooling():
+                    writer.write_batch(batch if transform is None else transform(batch))
                 self.rows += batch.num_rows
-        sink.detach()  # flushed to the file, which stays open
-        self._file.flush()
+            with _spooling():
+                while closing:
+                    closing.pop(0)()
+                self._file.flush()
+        finally:
+            # After a failure, closed here, quietly: pyarrow's destructors would print their
+            # own failure to flush (an Arrow C++ line on stderr) long after ours was told.
+            for close in closing:
+                with contextlib.suppress(OSError, ValueError, pa.ArrowException):
+                    close()
         return written
 
     def _opened(self) -> pa.ipc.RecordBatchFileReader:

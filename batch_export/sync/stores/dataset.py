@@ -13,14 +13,19 @@ is always one whole export of its job. **Readers trust the jobs table**: a job i
 dataset when its row is in ``jobs/``, and its items are the items file of the same day and id.
 A kill between steps 3 and 4 leaves an items file without a row (an *orphan*, which
 :meth:`DatasetStore.prepare` removes before anything else); a kill between 4 and 5 leaves a job
-that is whole but that the next sync loads again. The store assumes it is the only writer of
-its destination. Paths and the jobs schema are in :mod:`batch_export.sync.layout`.
+that is whole but that the next sync loads again. The store is the only writer of its
+destination: :meth:`DatasetStore.prepare` takes the dataset's lock
+(:mod:`~batch_export.sync.stores.lock`) until the store is closed, so a second sync meanwhile
+stops at once with one sentence. Paths and the jobs schema are in
+:mod:`batch_export.sync.layout`; the files, on any file system, in
+:mod:`~batch_export.sync.stores.destination`; what the dataset holds, in
+:mod:`~batch_export.sync.stores.dataset_state`.
 
 Example:
 
     >>> import tempfile
-    >>> store = DatasetStore(tempfile.mkdtemp())
-    >>> store.scan().recorded, store.prepare()
+    >>> with DatasetStore(tempfile.mkdtemp()) as store:
+    ...     store.scan().recorded, store.prepare()
     ({}, 0)
 """
 
@@ -35,11 +40,11 @@ import pyarrow.parquet as pq
 
 from batch_export.batches import one_row
 from batch_export.errors import InvalidInputError
-from batch_export.sync.destination import Destination
 from batch_export.sync.layout import (
     ITEMS_DIR,
     JOBS_DIR,
     JOBS_SCHEMA,
+    WATERMARK_FILE,
     Marker,
     items_path,
     job_row,
@@ -47,8 +52,10 @@ from batch_export.sync.layout import (
     marker_path,
     partition_date,
 )
-from batch_export.sync.state import DatasetState
-from batch_export.sync.store import JobLoad, StoreState
+from batch_export.sync.store import ITEMS_TABLE, JOBS_TABLE, Closing, JobLoad, Loaded, StoreState
+from batch_export.sync.stores.dataset_state import DatasetState
+from batch_export.sync.stores.destination import Destination
+from batch_export.sync.stores.lock import WriterLock
 from batch_export.writers.sink import write_batches
 
 __all__ = ["DatasetStore"]
@@ -57,11 +64,11 @@ _ROWS = JOBS_SCHEMA.get_field_index("rows")
 _ROWS_ONLY = pa.schema([JOBS_SCHEMA.field("rows")])
 
 
-class DatasetStore:
+class DatasetStore(Closing):
     """A :class:`~batch_export.sync.store.Store` that keeps a Parquet dataset under ``url``.
 
     ``dest`` is a local path, an fsspec URL (``s3://bucket/prefix``) or a ready
-    :class:`~batch_export.sync.destination.Destination`; ``storage_options`` go to its file
+    :class:`~batch_export.sync.stores.destination.Destination`; ``storage_options`` go to its file
     system. The tables are the folders ``items/`` and ``jobs/``, whose names are part of the
     layout.
     """
@@ -71,8 +78,8 @@ class DatasetStore:
         dest: str | os.PathLike[str] | Destination,
         *,
         storage_options: Mapping[str, Any] | None = None,
-        items_table: str = ITEMS_DIR,
-        jobs_table: str = JOBS_DIR,
+        items_table: str = ITEMS_TABLE,
+        jobs_table: str = JOBS_TABLE,
     ) -> None:
         if (items_table, jobs_table) != (ITEMS_DIR, JOBS_DIR):
             raise InvalidInputError(
@@ -87,6 +94,7 @@ class DatasetStore:
         )
         self.url = self.dest.url
         self._state: DatasetState | None = None
+        self._lock = WriterLock(self.dest)
 
     def __repr__(self) -> str:
         return f"DatasetStore({self.url!r})"
@@ -94,13 +102,23 @@ class DatasetStore:
     def scan(self) -> StoreState:
         """The jobs recorded by a marker, with its token, and the jobs whose files are whole."""
         self._state = DatasetState.scan(self.dest)
-        return StoreState(recorded=self._state.tokens(), whole=self._state.whole())
+        watermark = self.dest.read(WATERMARK_FILE)
+        return StoreState(
+            recorded=self._state.tokens(),
+            whole=self._state.whole(),
+            watermark=None if watermark is None else watermark.decode("utf-8", "replace"),
+        )
 
     def prepare(self) -> int:
         """Write the layout file, and remove what a killed sync left; return the orphans removed.
 
-        Half-written files (``_staging/``, staged uploads) go too, uncounted.
+        Half-written files (``_staging/``, staged uploads) go too, uncounted. The dataset's
+        lock is taken first (another sync holding it is an :class:`OutputError`), and the
+        files listed again under it: what another sync wrote since :meth:`scan` is not an
+        orphan to remove.
         """
+        self._lock.acquire()
+        self.scan()
         state = self._scanned()
         state.write_layout(self.dest)
         self.dest.clear_staging()
@@ -110,8 +128,10 @@ class DatasetStore:
             state.discard(path)
         return len(orphans)
 
-    def load(self, load: JobLoad, batches: Iterable[pa.RecordBatch]) -> int:
-        """Steps 1 to 5 above; return the rows written. A failure leaves no file trusted."""
+    def load(self, load: JobLoad, batches: Iterable[pa.RecordBatch]) -> Loaded:
+        """Steps 1 to 5 above; return the rows written and where. A failure leaves no file
+        trusted."""
+        self._lock.check()
         state, job_id = self._scanned(), load.job.job_id
         day = partition_date(load.created_at)
         items, row = items_path(job_id, day), jobs_path(job_id, day)
@@ -141,14 +161,16 @@ class DatasetStore:
         # Not flushed to disk: a marker only spares the next sync a load that is whole already.
         path = marker_path(job_id, marker.token)
         self.dest.publish_bytes(path, marker.to_json(), durable=False)
-        return rows
+        return Loaded(rows=rows, items_path=items, values_changed=load.values_changed())
 
-    def items_path(self, load: JobLoad) -> str:
-        """Where ``load``'s items file is, relative to the dataset's root."""
-        return items_path(load.job.job_id, partition_date(load.created_at))
+    def save_watermark(self, document: str) -> None:
+        """Replace ``_watermark.json``, whole (see :mod:`batch_export.sync.watermark`)."""
+        self._lock.check()
+        self.dest.publish_bytes(WATERMARK_FILE, document.encode())
 
     def close(self) -> None:
-        """Nothing to release: every file is closed when written."""
+        """Give back the dataset's lock; every file is closed when written."""
+        self._lock.release()
 
     def _scanned(self) -> DatasetState:
         if self._state is None:

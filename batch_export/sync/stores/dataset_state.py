@@ -10,7 +10,7 @@ the contract of :mod:`batch_export.sync.run`; this module only finds them.
 Example:
 
     >>> import tempfile
-    >>> from batch_export.sync.destination import Destination
+    >>> from batch_export.sync.stores.destination import Destination
     >>> state = DatasetState.scan(Destination(tempfile.mkdtemp()))
     >>> state.orphans(), state.has_layout
     ([], False)
@@ -24,7 +24,6 @@ import threading
 from dataclasses import dataclass, field
 
 from batch_export.errors import OutputError
-from batch_export.sync.destination import Destination
 from batch_export.sync.layout import (
     ITEMS_DIR,
     JOBS_DIR,
@@ -35,6 +34,7 @@ from batch_export.sync.layout import (
     layout_document,
     token_of,
 )
+from batch_export.sync.stores.destination import Destination
 from batch_export.version import __version__
 
 __all__ = ["DatasetState"]

@@ -46,6 +46,7 @@ from fsspec.implementations.local import LocalFileSystem
 from batch_export.atomic import clean_stale_temporaries, temporary_name
 from batch_export.errors import BatchExportError, InvalidInputError, OutputError
 from batch_export.sync.layout import STAGING_DIR
+from batch_export.sync.stores.native import native_reason
 
 __all__ = ["LOCAL_STAGING", "OBJECT_STORE_PROTOCOLS", "Destination"]
 
@@ -130,6 +131,31 @@ class Destination:
         """Remove ``path``; a file that is not there is no error."""
         with self._translated("delete", path), suppress(FileNotFoundError):
             self.fs.rm_file(self.full_path(path))
+
+    def create(self, path: str, data: bytes) -> bool:
+        """Write ``data`` to ``path`` only if no file is there; return whether it was written.
+
+        Atomic on local disk (``O_EXCL``) and on S3 (a conditional write, ``If-None-Match``);
+        elsewhere a look, then a write, which two writers can pass at once.
+        """
+        with self._translated("create", path):
+            if self.is_local:
+                full = Path(self.full_path(path))
+                self._make_folder(full.parent)
+                try:
+                    handle = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                except FileExistsError:
+                    return False
+                try:
+                    os.write(handle, data)
+                finally:
+                    os.close(handle)
+                return True
+            try:
+                self.fs.pipe_file(self.full_path(path), data, mode="create")
+            except FileExistsError:
+                return False
+            return True
 
     def publish_bytes(self, path: str, data: bytes, *, durable: bool = True) -> None:
         """Make ``path`` hold ``data``, appearing whole or not at all."""
@@ -256,9 +282,11 @@ class Destination:
 
 
 def _reason(error: Exception) -> str:
-    """What went wrong, in words: an OS error's own text, else the error's type and text."""
+    """What went wrong, in words: an OS error's own text, else the error's type and text; a
+    full or read-only disk said as such (:func:`~batch_export.sync.stores.native.native_reason`)."""
     if isinstance(error, OSError) and error.strerror:
-        return error.strerror
+        return native_reason(error)
     text = " ".join(str(error).split())  # one line, whatever the plugin put in its message
     text = text if len(text) <= 300 else text[:297] + "..."
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+    said = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return native_reason(error, said=said)

@@ -1,0 +1,162 @@
+"""Native libraries speak through us: a full or read-only disk under every destination.
+
+deltalake (Rust) panics in its worker threads with a ``stack backtrace:``, pyarrow (C++)
+prints lines about files it could not close, DuckDB hides a full disk behind "cannot
+rollback", PostgreSQL's server runs out of space: each case runs ``batch-export sync
+--log-format json`` as a process (with ``RUST_BACKTRACE=1``, so a panic prints all it can)
+into a destination on a tiny tmpfs (tests/sync/tmpfs.py), and holds it to the promise: every
+line on stderr is one of our JSON events (what a library printed folded into a
+``native_output`` event), but the last ``Error:`` sentence; and each failure says "the disk is
+full" or "the file system is read-only", whatever the destination.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from batch_export.sync.stores.native import MAX_LINES, captured_stderr, native_event
+from batch_export.testing import Emulator, generate_account
+from tests.conftest import CANARY_KEY
+from tests.postgres import PostgresServer, running_postgres
+from tests.sync.tmpfs import tiny_tmpfs
+
+# Pages of 2 to 6 KB of text, as scraped pages are: a few jobs fill the tiny disk.
+ACCOUNT = tuple(
+    generate_account(jobs=8, processing=0, seed=5, items=(20, 40), markdown_bytes=20_000)
+)
+DISK_KB = 320
+FOLDER_KINDS = {
+    "parquet": lambda root: ["--dest", str(root / "ds")],
+    "delta": lambda root: ["--dest", str(root / "lake"), "--table-format", "delta"],
+    "duckdb": lambda root: ["--dest", f"duckdb://{root}/w.duckdb"],
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one sync process ended: its exit code, events, and the last line if not an event."""
+
+    exit_code: int
+    events: list[dict[str, Any]]
+    error: str | None
+
+    def failures(self) -> list[str]:
+        """What each failed job's event says; and the run's own sentence, when it could not
+        run at all (exit 8: with exit 10, the sentence only counts the failed jobs)."""
+        reasons = [e["reason"] for e in self.events if e["event"] == "job_failed"]
+        return reasons + ([self.error] if self.error and self.exit_code == 8 else [])
+
+
+def run_sync(args: list[str], emulator: Emulator) -> Outcome:
+    env = {
+        **os.environ,
+        "SCRAPER_API_BASE_URL": emulator.base_url,
+        "GEONODE_SCRAPER_API_KEY": CANARY_KEY,
+        "RUST_BACKTRACE": "1",
+    }
+    command = [sys.executable, "-m", "batch_export", "sync", *args, "--log-format", "json"]
+    done = subprocess.run(
+        [*command, "--jobs", "2"], env=env, capture_output=True, text=True, timeout=300
+    )
+    lines = done.stderr.splitlines()
+    error = lines.pop() if lines and lines[-1].startswith("Error: ") else None
+    # The promise: nothing else on stderr but our JSON events.
+    raw = [line for line in lines if not line.startswith("{")]
+    assert raw == [], "\n".join(raw[:20])
+    return Outcome(done.returncode, [json.loads(line) for line in lines], error)
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[Emulator]:
+    with Emulator(jobs=ACCOUNT, api_key=CANARY_KEY) as served:
+        yield served
+
+
+@pytest.mark.parametrize("kind", sorted(FOLDER_KINDS))
+def test_a_full_disk_says_disk_full_in_json_and_nothing_raw(
+    kind: str, tmp_path: Path, emulator: Emulator
+) -> None:
+    with tiny_tmpfs(tmp_path / "disk", kilobytes=DISK_KB) as disk:
+        outcome = run_sync(FOLDER_KINDS[kind](disk), emulator)
+    failures = outcome.failures()
+    assert outcome.exit_code in (8, 10) and failures, outcome
+    assert all("the disk is full" in reason for reason in failures), failures
+    assert not any("cannot rollback" in reason for reason in failures)
+    for event in outcome.events:  # what a library printed came as our event, bounded
+        if event["event"] == "native_output":
+            assert event["lines"] >= 1 and event["text"].count("\n") <= MAX_LINES
+
+
+@pytest.mark.parametrize("kind", sorted(FOLDER_KINDS))
+def test_a_read_only_disk_says_so_in_one_sentence(
+    kind: str, tmp_path: Path, emulator: Emulator
+) -> None:
+    with tiny_tmpfs(tmp_path / "disk", kilobytes=64, read_only=True) as disk:
+        outcome = run_sync(FOLDER_KINDS[kind](disk), emulator)
+    assert outcome.exit_code == 8, outcome
+    assert outcome.error is not None and "the file system is read-only" in outcome.error
+    assert "\n" not in outcome.error
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PostgresServer]:
+    with running_postgres() as server:
+        yield server
+
+
+def test_a_full_disk_under_postgresql_says_so(postgres: PostgresServer, emulator: Emulator) -> None:
+    # Not under pytest's folder, which the server's unprivileged user cannot enter.
+    folder = Path(tempfile.mkdtemp(prefix="batch-export-tablespace-"))
+    folder.chmod(0o755)
+    with tiny_tmpfs(folder / "space", kilobytes=DISK_KB, owner="nobody") as space:
+        role = "filler"
+        postgres.psql(f"CREATE TABLESPACE tiny LOCATION '{space}'")  # not in a transaction
+        postgres.psql(
+            f"CREATE ROLE {role} LOGIN; CREATE SCHEMA {role} AUTHORIZATION {role}; "
+            f"GRANT CREATE ON TABLESPACE tiny TO {role}; "
+            f"ALTER ROLE {role} SET default_tablespace = tiny; "
+            f"ALTER ROLE {role} SET temp_tablespaces = tiny"
+        )
+        try:
+            outcome = run_sync(["--dest", postgres.url(user=role)], emulator)
+        finally:
+            postgres.psql(f"DROP SCHEMA {role} CASCADE")
+            postgres.psql("DROP TABLESPACE tiny")
+    shutil.rmtree(folder, ignore_errors=True)
+    failures = outcome.failures()
+    assert outcome.exit_code in (8, 10) and failures, outcome
+    assert all("the database server's disk is full" in reason for reason in failures), failures
+
+
+def test_what_native_code_writes_becomes_bursts_and_ours_goes_through() -> None:
+    bursts: list[tuple[list[str], int]] = []
+    with captured_stderr() as captured:
+        os.write(2, b"thread 'tokio-rt-worker' panicked at buffered.rs:369:41:\n")
+        time.sleep(0.5)  # a pause ends a burst: this one is kept until there is a callback
+        captured.hand_to(lambda lines, count: bursts.append((lines, count)))
+        libc = ctypes.CDLL(None)
+        for number in range(MAX_LINES + 5):  # from C, as pyarrow's and libpq's lines come
+            libc.write(2, f"frame {number}\n".encode(), len(f"frame {number}\n"))
+        time.sleep(0.5)  # a pause ends a burst
+        os.write(2, b"Already shut down")  # no newline: handed on at the end
+    assert bursts[0] == (["thread 'tokio-rt-worker' panicked at buffered.rs:369:41:"], 1)
+    lines, count = bursts[1]
+    assert count == MAX_LINES + 5 and lines == [f"frame {n}" for n in range(MAX_LINES)]
+    assert bursts[2] == (["Already shut down"], 1)
+    assert str(native_event(*bursts[1])["text"]).endswith("frame 19\n...")
+    with contextlib.suppress(OSError):
+        os.write(2, b"")  # descriptor 2 is itself again
