@@ -89,6 +89,12 @@ class SyncReport:
         return sum(int(job.get("api_key_hidden", 0)) for job in self.exported)
 
     @property
+    def values_changed(self) -> int:
+        """Values the exported jobs held that their destination could not, changed by its
+        documented rule (NUL in PostgreSQL) or on the way (see the README), each counted."""
+        return sum(int(job.get("values_changed", 0)) for job in self.exported)
+
+    @property
     def exit_code(self) -> int:
         """0 when every job to export was exported, 10 when some failed."""
         return EXIT_INCOMPLETE if self.failed else 0
@@ -103,6 +109,7 @@ class SyncReport:
         fields.update(
             rows=self.rows,
             api_key_hidden=self.api_key_hidden,
+            values_changed=self.values_changed,
             exit_code=self.exit_code,
             tool_version=__version__,
             schema_version=SCHEMA_VERSION,
@@ -158,6 +165,8 @@ class SyncReport:
         failed = f"; {len(self.failed)} failed" if self.failed else ""
         hidden = self.api_key_hidden
         key = f"; {hidden:,} runs of the API key written <hidden>" if hidden else ""
+        changed = self.values_changed
+        key += f"; {changed:,} values changed to fit (see values_changed)" if changed else ""
         return (
             f"Exported {_jobs(len(self.exported))} ({self.rows:,} rows) to {self.dest} "
             f"in {self.seconds:.1f} s{failed}{key}{rest}."

@@ -115,3 +115,33 @@ def rows_per_job(items: pa.Table) -> dict[str, int]:
     return dict(
         zip(counted["job_id"].to_pylist(), counted["job_id_count"].to_pylist(), strict=True)
     )
+
+
+def nul_doc() -> dict[str, Any]:
+    """A job whose scraped text holds NUL: a URL, a page, a message, a link, an extra field's
+    key and value, a header of the job's config."""
+    doc = job_doc(7, items=3)
+    first, second = doc["results"][0], doc["results"][1]
+    first["url"] += "?q=a\x00b"
+    first["data"]["markdown"] = "before\x00after\x00"
+    first["data"]["links"] = ["https://a.example/\x00", "https://b.example/"]
+    first["odd\x00key"] = "a value\x00with NUL"
+    second.update(status="failed", error_code="TIMEOUT", error_message="cut\x00short", data=None)
+    doc["batch_config"] = {"headers": {"X-Note": "n\x00l"}}
+    statuses = [item["status"] for item in doc["results"]]
+    doc["completed_urls"], doc["failed_urls"] = (
+        statuses.count("completed"),
+        statuses.count("failed"),
+    )
+    return doc
+
+
+def without_nul(value: Any) -> Any:
+    """``value`` with the documented rule applied: NUL becomes U+FFFD, in keys too."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [without_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    return value

@@ -30,7 +30,15 @@ import pytest
 from batch_export.errors import InvalidInputError, OutputError
 from batch_export.sync.store import STORES, JobLoad, Loaded, Store, open_store
 from tests.postgres import PostgresServer, running_postgres
-from tests.sync.store_cases import batches_of, job_doc, load_of, parquet_items, with_json_parsed
+from tests.sync.store_cases import (
+    batches_of,
+    job_doc,
+    load_of,
+    nul_doc,
+    parquet_items,
+    with_json_parsed,
+    without_nul,
+)
 from tests.sync.warehouses import Warehouse, new_warehouse
 
 # The README's table of what each destination takes: two writers at once, and NUL.
@@ -78,17 +86,6 @@ def expected_items(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]
     """The Parquet export's rows of ``docs``, with the rule applied where the store needs it."""
     rows = with_json_parsed(parquet_items(docs))
     return rows if HOLDS_NUL[kind] else [without_nul(row) for row in rows]
-
-
-def without_nul(value: Any) -> Any:
-    """``value`` with the documented rule applied: NUL becomes U+FFFD, in keys too."""
-    if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
-    if isinstance(value, list):
-        return [without_nul(v) for v in value]
-    if isinstance(value, dict):
-        return {without_nul(k): without_nul(v) for k, v in value.items()}
-    return value
 
 
 def test_every_store_of_the_registry_is_held_to_the_contract() -> None:
@@ -180,20 +177,6 @@ def test_two_stores_at_once_are_exact_or_the_second_is_refused(
     assert errors == []
     assert warehouse.items() == expected_items(docs, kind)
     assert warehouse.committed() == {doc["job_id"]: 4 for doc in docs}
-
-
-def nul_doc() -> dict[str, Any]:
-    """A job whose scraped text holds NUL: a URL, a page, a message, a link, an extra field's
-    key and value, a header of the job's config."""
-    doc = job_doc(7, items=3)
-    first, second = doc["results"][0], doc["results"][1]
-    first["url"] += "?q=a\x00b"
-    first["data"]["markdown"] = "before\x00after\x00"
-    first["data"]["links"] = ["https://a.example/\x00", "https://b.example/"]
-    first["odd\x00key"] = "a value\x00with NUL"
-    second.update(status="failed", error_code="TIMEOUT", error_message="cut\x00short", data=None)
-    doc["batch_config"] = {"headers": {"X-Note": "n\x00l"}}
-    return doc
 
 
 def test_values_are_held_as_they_came_or_changed_by_the_rule_and_counted(

@@ -4,17 +4,23 @@ store promises is in test_store_contract.py."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import adbc_driver_postgresql.dbapi as adbc_postgres
 import pyarrow as pa
 import pytest
+from click.testing import CliRunner
 
+from batch_export.cli import main
 from batch_export.errors import InvalidInputError, OutputError
 from batch_export.schema import ITEM_SCHEMA
 from batch_export.sync.stores.postgres import PostgresStore, _Refused, postgres_type
 from batch_export.sync.stores.tables import jobs_row
+from batch_export.testing import Emulator
+from tests.conftest import CANARY_KEY
 from tests.postgres import PostgresServer, running_postgres
 from tests.sync.conftest import expected_rows, small_docs
 from tests.sync.store_cases import (
@@ -22,6 +28,7 @@ from tests.sync.store_cases import (
     items_sorted,
     job_doc,
     load_of,
+    nul_doc,
     parquet_items,
     with_json_parsed,
 )
@@ -200,3 +207,23 @@ def test_a_refused_value_of_the_jobs_row_is_named_by_its_column(store: PostgresS
     error = RuntimeError("value overflows numeric format")
     assert store._refused_column(_Refused("jobs", error, None, row)) == "config"
     assert store._refused_column(_Refused("items", error, None, row)) == "extra"  # its only one
+
+
+def test_the_sync_command_loads_a_job_with_nul_and_says_how_many_values_changed(
+    url: str, tmp_path: Path
+) -> None:
+    docs = [nul_doc(), job_doc(8)]
+    with Emulator(jobs=docs, api_key=CANARY_KEY) as emulator:
+        env = {"SCRAPER_API_BASE_URL": emulator.base_url, "GEONODE_SCRAPER_API_KEY": CANARY_KEY}
+        args = ["sync", "--dest", url, "--log-format", "json"]
+        result = CliRunner().invoke(main, args, env=env)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["values_changed"] == 6 and summary["failed"] == []
+    counted = {job["job_id"]: job.get("values_changed", 0) for job in summary["exported"]}
+    assert counted == {"job-7": 6, "job-8": 0}
+    events = [json.loads(line) for line in result.stderr.splitlines()]
+    exported = [e for e in events if e["event"] == "job_exported" and e["job_id"] == "job-7"]
+    assert exported[0]["values_changed"] == 6
+    markdown = query(url, "SELECT markdown FROM items WHERE job_id = 'job-7' AND input_index = 0")
+    assert markdown.column(0).to_pylist() == ["before\ufffdafter\ufffd"]
