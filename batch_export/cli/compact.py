@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from batch_export.cli.sync import parse_storage_options
+from batch_export.text import printable
 
 __all__ = ["compact"]
 
@@ -49,9 +50,20 @@ def compact(dest: str, vacuum_hours: int | None, storage_option: tuple[str, ...]
             "compact needs the deltalake package: pip install 'batch-export[delta]'."
         ) from None
 
-    report = compact_tables(
-        dest, vacuum_hours=vacuum_hours, storage_options=parse_storage_options(storage_option)
-    )
+    from batch_export.sync.stores.native import captured_stderr
+
+    # What deltalake prints itself (a panic in its worker threads) becomes one line of ours.
+    with captured_stderr() as captured:
+        captured.hand_to(
+            lambda lines, count: click.echo(
+                f"batch-export compact: deltalake printed {count} line(s) on stderr: "
+                f"{printable(lines[0])}",
+                file=captured.stderr,
+            )
+        )
+        report = compact_tables(
+            dest, vacuum_hours=vacuum_hours, storage_options=parse_storage_options(storage_option)
+        )
     for table, done in report.items():
         line = f"{table}: {done['files_removed']} files rewritten into {done['files_added']}"
         if "files_vacuumed" in done:

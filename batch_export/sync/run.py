@@ -53,6 +53,7 @@ from batch_export.sync.listing import MAX_LISTED_JOBS, ListedJob, TimeWindow, pa
 from batch_export.sync.plan import Plan, PlannedJob
 from batch_export.sync.report import OnEvent, SyncReport, utc_now
 from batch_export.sync.store import JobLoad, Store, StoreState, open_store
+from batch_export.sync.stores.native import native_reason
 from batch_export.sync.watermark import WATERMARK_MARGIN
 from batch_export.version import __version__
 
@@ -263,7 +264,7 @@ def _export_guarded(run: _Run, planned: PlannedJob) -> dict[str, Any]:
         failure = {"reason": error.message, "error": type(error).__name__}
         exit_code = error.exit_code
     except OSError as error:  # a store's own file or socket error: the destination's fault
-        reason = error.strerror or str(error)
+        reason = native_reason(error)  # a full or read-only disk said as such
         failure = {
             "reason": f"Cannot load job {planned.job.job_id} into {run.store.url}: {reason}. "
             "Check free space and permissions there, then rerun.",

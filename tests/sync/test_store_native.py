@@ -27,7 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from batch_export.cli import main
+from batch_export.sync.stores import delta as delta_store
 from batch_export.sync.stores.native import MAX_LINES, captured_stderr, native_event
 from batch_export.testing import Emulator, generate_account
 from tests.conftest import CANARY_KEY
@@ -160,3 +163,20 @@ def test_what_native_code_writes_becomes_bursts_and_ours_goes_through() -> None:
     assert str(native_event(*bursts[1])["text"]).endswith("frame 19\n...")
     with contextlib.suppress(OSError):
         os.write(2, b"")  # descriptor 2 is itself again
+
+
+def test_compact_tells_what_deltalake_printed_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def noisy(dest: str, **options: object) -> dict[str, dict[str, int]]:
+        os.write(2, b"thread 'tokio-rt-worker' panicked at buffered.rs:369:41:\n")
+        os.write(2, b"Already shut down\nstack backtrace:\n")
+        return {}
+
+    monkeypatch.setattr(delta_store, "compact", noisy)
+    result = CliRunner().invoke(main, ["compact", "--dest", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (
+        "batch-export compact: deltalake printed 3 line(s) on stderr: thread 'tokio-rt-worker' "
+        "panicked at buffered.rs:369:41:\n"
+    )
