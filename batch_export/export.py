@@ -26,7 +26,6 @@ from batch_export.errors import ItemErrorsFound
 from batch_export.fetch.client import ApiClient
 from batch_export.pipeline import open_job
 from batch_export.summary.progress import Progress
-from batch_export.summary.report import write_report
 from batch_export.writers import check_options, resolve_format
 from batch_export.writers.sink import write_batches
 
@@ -82,6 +81,10 @@ def export(
         retryable = summary.failed_urls_text(retryable_only=True)
         write_bytes(failed_urls_retryable_path, retryable.encode("utf-8"))
     if report_path is not None:
+        # Imported here: the report's failure notes load pyarrow, which must not delay the
+        # first request (the Arrow side loads on a thread while it is in flight).
+        from batch_export.summary.report import write_report
+
         write_report(summary, report_path)
     if fail_on_item_errors and summary.failed_items:
         raise ItemErrorsFound(

@@ -54,6 +54,16 @@ def test_export_help_loads_no_arrow(tmp_path: Path) -> None:
     assert not {"batch_export.sync", "batch_export.testing"} & loaded
 
 
+def test_the_export_road_loads_no_arrow_before_its_first_request() -> None:
+    # pyarrow loads on a thread while the first requests are in flight (pipeline's
+    # load_arrow_side); a module of the road that imported it would make them wait for it.
+    probe = "import sys, batch_export.cli.export, batch_export.export, batch_export.pipeline\n"
+    probe += "print(sorted(n for n in sys.modules if n.split('.')[0] in ('pyarrow', 'numpy')))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
 def test_export_loads_no_pandas(sample_api: Emulator, tmp_path: Path) -> None:
     env = {"SCRAPER_API_BASE_URL": sample_api.base_url, "GEONODE_SCRAPER_API_KEY": CANARY_KEY}
     output = tmp_path / "out.parquet"
