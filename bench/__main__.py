@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import asdict
@@ -35,8 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     the_plan = runner.plan(quick=args.quick, concurrency=args.concurrency)
     started = time.monotonic()
+    # Other work on the machine shows in every figure: the ratios, taken side by side in one
+    # run, are what to read when the machine is shared. The load is said with them.
+    load_before = os.getloadavg()
     results, decoders = runner.execute(the_plan)
-    machine = measure.machine(runner.peer_versions())
+    loads = {"load average (1, 5, 15 min), start": _load(load_before)}
+    loads["load average (1, 5, 15 min), end"] = _load(os.getloadavg())
+    machine = measure.machine({**runner.peer_versions(), **loads})
     text = report.section(the_plan, results, decoders, machine)
     print(text)
     output = args.output or (
@@ -51,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Some runs failed: {', '.join(sorted(set(failed)))}", file=sys.stderr)
         return 1
     return 0
+
+
+def _load(averages: tuple[float, float, float]) -> str:
+    return ", ".join(f"{value:.1f}" for value in averages)
 
 
 def _save_raw(path: Path, results: report.Results) -> None:

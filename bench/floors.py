@@ -1,11 +1,12 @@
 """The floors that batch-export is measured against; each runs in a process of its own.
 
-- ``network``: every page of the job fetched with ``--concurrency`` threads over one
-  keep-alive urllib3 pool (the HTTP layer under requests, the fastest plain client here),
-  bodies read whole and discarded. Nothing that processes the pages can beat it.
+- ``network``: every page of the job fetched with ``--concurrency`` requests in flight on one
+  libcurl multi handle driven by one thread (:class:`CurlFetcher`: the fastest client here,
+  and the one batch-export speaks), bodies read whole and discarded. Nothing that processes
+  the pages can beat it.
 - ``account``: the same for a whole account, the floor of ``batch-export sync``: every page of
-  the listing, and every page of every job it lists, on one pool of ``--concurrency``
-  connections. A job's pages are asked for as soon as the listing page naming it is in; the
+  the listing, and every page of every job it lists, ``--concurrency`` at a time on the same
+  client. A job's pages are asked for as soon as the listing page naming it is in; the
   listing is parsed (that is how the jobs are known), the job pages are not.
 - ``compute``: the job's rows, already in memory as Python objects of the output schema, built
   into an Arrow table and written as zstd Parquet by pyarrow. The pages are fetched and
@@ -23,36 +24,105 @@ Run as::
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import math
 import time
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
-import urllib3
+import pycurl
 
 from bench.jobs import API_KEY, PAGE_SIZE
 
-_HEADERS = {"X-Api-Key": API_KEY, "Accept": "application/json"}
+_HEADERS = [f"X-Api-Key: {API_KEY}", "Accept: application/json"]
+_BUFFER_BYTES = 512 * 2**10  # as batch-export's handles (batch_export.fetch.easy)
+
+
+class CurlFetcher:
+    """GETs in flight ``concurrency`` at a time on one ``CurlMulti``, in the calling thread.
+
+    ``get(url, done)`` queues a request; :meth:`run` drives them all (and those that a
+    ``done(body)`` queues in turn) until none is left. A status other than 200 or a transfer
+    that fails stops the run with an error.
+    """
+
+    def __init__(self, concurrency: int) -> None:
+        self._multi = pycurl.CurlMulti()
+        self._idle = [self._handle() for _ in range(concurrency)]
+        self._queue: collections.deque[tuple[str, Callable[[bytes], None]]] = collections.deque()
+        self._owners: dict[pycurl.Curl, tuple[str, list[bytes], Callable[[bytes], None]]] = {}
+        self.requests = 0
+
+    @staticmethod
+    def _handle() -> pycurl.Curl:
+        curl = pycurl.Curl()
+        curl.setopt(pycurl.HTTPHEADER, _HEADERS)
+        curl.setopt(pycurl.NOSIGNAL, 1)
+        curl.setopt(pycurl.TIMEOUT, 60)
+        curl.setopt(pycurl.ACCEPT_ENCODING, "")
+        curl.setopt(pycurl.BUFFERSIZE, _BUFFER_BYTES)
+        return curl
+
+    def get(self, url: str, done: Callable[[bytes], None]) -> None:
+        """Queue a GET of ``url``; ``done(body)`` is called with its body."""
+        self._queue.append((url, done))
+
+    def run(self) -> None:
+        """Drive every queued request to its end."""
+        while self._queue or self._owners:
+            while self._queue and self._idle:
+                self._start(*self._queue.popleft())
+            self._multi.perform()
+            if not self._collect() and self._multi.select(1.0) < 0:
+                time.sleep(0.001)  # no socket to wait on yet (connecting)
+
+    def _start(self, url: str, done: Callable[[bytes], None]) -> None:
+        curl = self._idle.pop()
+        chunks: list[bytes] = []
+        curl.setopt(pycurl.URL, url)
+        curl.setopt(pycurl.WRITEFUNCTION, chunks.append)
+        self._owners[curl] = (url, chunks, done)
+        self._multi.add_handle(curl)
+        self.requests += 1
+
+    def _collect(self) -> int:
+        ended = 0
+        while True:
+            queued, succeeded, failed = self._multi.info_read()
+            for curl, code, message in failed:
+                raise RuntimeError(f"{self._owners[curl][0]}: libcurl error {code}: {message}")
+            for curl in succeeded:
+                url, chunks, done = self._owners.pop(curl)
+                status = curl.getinfo(pycurl.RESPONSE_CODE)
+                self._multi.remove_handle(curl)
+                self._idle.append(curl)
+                if status != 200:
+                    raise RuntimeError(f"{url}: HTTP {status}")
+                done(b"".join(chunks))
+                ended += 1
+            if not queued:
+                return ended
+
+
+def _page_url(base_url: str, path: str, page: int) -> str:
+    return f"{base_url}{path}?{urlencode({'page': page, 'page_size': PAGE_SIZE})}"
 
 
 def fetch_all(base_url: str, job_id: str, items: int, concurrency: int, keep: bool) -> list[Any]:
     """Every page of the job in page order: its body, or only its size when not ``keep``."""
-    pool = urllib3.PoolManager(maxsize=concurrency, retries=False, timeout=60.0)
+    pages = _pages(items)
+    bodies: list[Any] = [None] * len(pages)
+    fetcher = CurlFetcher(concurrency)
+    for index, page in enumerate(pages):
 
-    def fetch(page: int) -> bytes | int:
-        response = pool.request(
-            "GET",
-            f"{base_url}/v1/batch/{job_id}",
-            fields={"page": page, "page_size": PAGE_SIZE},
-            headers=_HEADERS,
-        )
-        if response.status != 200:
-            raise RuntimeError(f"page {page} of {job_id}: HTTP {response.status}")
-        return response.data if keep else len(response.data)
+        def done(body: bytes, index: int = index) -> None:
+            bodies[index] = body if keep else len(body)
 
-    with ThreadPoolExecutor(max_workers=concurrency) as workers:
-        return list(workers.map(fetch, _pages(items)))
+        fetcher.get(_page_url(base_url, f"/v1/batch/{job_id}", page), done)
+    fetcher.run()
+    return bodies
 
 
 def network(base_url: str, job_id: str, items: int, concurrency: int) -> dict[str, Any]:
@@ -68,43 +138,31 @@ def _pages(items: int) -> range:
 
 def account(base_url: str, concurrency: int) -> dict[str, Any]:
     """Fetch the listing and every page of every listed job, keep only the byte counts."""
-    pool = urllib3.PoolManager(maxsize=concurrency, retries=False, timeout=60.0)
+    fetcher = CurlFetcher(concurrency)
+    received = 0
 
-    def fetch(path: str, page: int) -> bytes:
-        response = pool.request(
-            "GET", f"{base_url}{path}", fields={"page": page, "page_size": PAGE_SIZE},
-            headers=_HEADERS,
-        )  # fmt: skip
-        if response.status != 200:
-            raise RuntimeError(f"page {page} of {path}: HTTP {response.status}")
-        return response.data
+    def job_page(body: bytes) -> None:
+        nonlocal received
+        received += len(body)
 
-    def size(path: str, page: int) -> int:
-        return len(fetch(path, page))
-
-    def job_pages(workers: ThreadPoolExecutor, listing: bytes) -> list[Future[int]]:
-        return [
-            workers.submit(size, f"/v1/batch/{job['job_id']}", page)
-            for job in json.loads(listing)["jobs"]
-            for page in _pages(int(job["accepted_urls"]))
-        ]
+    def listing(body: bytes, first: bool = False) -> None:
+        nonlocal received
+        received += len(body)
+        answer = json.loads(body)
+        if first:
+            for page in range(2, answer["page_count"] + 1):
+                fetcher.get(_page_url(base_url, "/v1/batch/jobs", page), listing)
+        for job in answer["jobs"]:
+            for page in _pages(int(job["accepted_urls"])):
+                fetcher.get(_page_url(base_url, f"/v1/batch/{job['job_id']}", page), job_page)
 
     started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=concurrency) as workers:
-        first = fetch("/v1/batch/jobs", 1)
-        listings = [
-            workers.submit(fetch, "/v1/batch/jobs", page)
-            for page in range(2, json.loads(first)["page_count"] + 1)
-        ]
-        pages = job_pages(workers, first)
-        for listing in as_completed(listings):
-            pages += job_pages(workers, listing.result())
-        received = len(first) + sum(len(listing.result()) for listing in listings)
-        received += sum(page.result() for page in pages)
+    fetcher.get(_page_url(base_url, "/v1/batch/jobs", 1), lambda body: listing(body, first=True))
+    fetcher.run()
     return {
         "seconds": time.perf_counter() - started,
         "bytes": received,
-        "requests": 1 + len(listings) + len(pages),
+        "requests": fetcher.requests,
     }
 
 

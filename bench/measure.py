@@ -103,10 +103,20 @@ def machine(extra: dict[str, str] | None = None) -> dict[str, str]:
         "cpu": _cpu_model(),
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
-        **{name: _version(name) for name in ("pandas", "pyarrow", "requests", "urllib3", "orjson")},
+        **{name: _version(name) for name in ("pandas", "pyarrow", "requests", "pycurl", "orjson")},
+        "libcurl": _libcurl(),
         **(extra or {}),
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
+
+
+def _libcurl() -> str:
+    """The libcurl that batch-export and the network floors speak through (pycurl's own)."""
+    try:
+        import pycurl
+    except ImportError:
+        return "not installed"
+    return str(pycurl.version_info()[1])
 
 
 def _version(package: str) -> str:
