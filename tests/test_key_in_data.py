@@ -156,6 +156,14 @@ def test_a_key_with_regex_characters_is_taken_literally() -> None:
     assert Secret(key).hide("a-b-c-d-e-f-g-h-i") == ("a-b-c-d-e-f-g-h-i", 0)
 
 
+def test_two_names_the_key_makes_alike_keep_both_values() -> None:
+    value = {f"a{KEY}": 1, f"a{KEY[:20]}": 2, "b": [{KEY: 3}]}
+    assert Secret(KEY).hide(value) == (
+        {f"a{HIDDEN}": 1, f"a{HIDDEN} (2)": 2, "b": [{HIDDEN: 3}]},
+        3,
+    )
+
+
 def test_a_short_key_hides_nothing_in_data_but_errors_hide_it_whole() -> None:
     assert key_patterns("k-123") is None
     assert Secret("k-123").hide("a k-123 b") == ("a k-123 b", 0)

@@ -192,7 +192,8 @@ class Secret:
 
     def hide(self, value: Any) -> tuple[Any, int]:
         """``value`` (text, or JSON: objects' keys too) with every run of the key hidden,
-        and how many runs were hidden. An unchanged value is returned as it is."""
+        and how many runs were hidden. An unchanged value is returned as it is; two names of
+        one object that become alike are told apart by a number (``<hidden> (2)``)."""
         if self._runs is None:
             return value, 0
         return _hidden(value, self._runs)
@@ -223,5 +224,12 @@ def _hidden(value: Any, runs: re.Pattern[str]) -> tuple[Any, int]:
         total = sum(kc + vc for (_, kc), (_, vc) in pairs)
         if not total:
             return value, 0
-        return {k: v for (k, _), (v, _) in pairs}, total
+        hidden: dict[str, Any] = {}
+        for (name, _), (item, _) in pairs:
+            # Two names the key made alike keep both values: "<hidden>", "<hidden> (2)".
+            unique, n = name, 2
+            while unique in hidden:
+                unique, n = f"{name} ({n})", n + 1
+            hidden[unique] = item
+        return hidden, total
     return value, 0
