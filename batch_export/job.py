@@ -39,6 +39,7 @@ from typing import Any
 from batch_export.api import canonical_job_id
 from batch_export.errors import ResponseShapeError, TransientApiError
 from batch_export.text import MAX_DEPTH, JsonTooDeep, NotJson, read_json, too_deep
+from batch_export.text import shown as shown_value
 
 __all__ = [
     "COUNTERS",
@@ -278,12 +279,8 @@ class ResultPage:
 
 
 def shown(value: object) -> str:
-    """A value the server sent, for a message: escaped (``repr``) and cut short."""
-    if isinstance(value, str | int | float | bool) or value is None:
-        text = repr(value) if not isinstance(value, int) or abs(value) < 10**30 else "a huge int"
-    else:
-        text = f"a JSON {'object' if isinstance(value, dict) else 'array'}"
-    return text if len(text) <= _SHOWN else text[: _SHOWN - 4] + "...'"
+    """A value the server sent, for a message about its type: cut short, containers named."""
+    return shown_value(value, limit=_SHOWN, whole=False)
 
 
 def _check_job_id(answered: object, asked: str) -> None:

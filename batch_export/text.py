@@ -113,17 +113,27 @@ def printable(text: str) -> str:
     return _CONTROL.sub(_escaped, "".join(_visible(char) for char in text))
 
 
-def shown(value: object, *, limit: int = 80) -> str:
+def shown(value: object, *, limit: int = 80, whole: bool = True) -> str:
     """``value``'s repr, cut to ``limit`` characters, for a message about a value that came.
 
-    >>> shown("x" * 100)[-6:], shown([[[]]])
-    ('xxx...', '[[[]]]')
+    ``whole=False`` names a JSON object or array by its kind rather than showing it (for a
+    message saying a field has the wrong type). An integer too long to be worth showing (or
+    past the interpreter's limit on digits) is "a huge int".
+
+    >>> shown("x" * 100)[-6:], shown([[[]]]), shown({"a": 1}, whole=False), shown(10**40)
+    ("xx...'", '[[[]]]', 'a JSON object', 'a huge int')
     """
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**30:
+        return "a huge int"
+    if not whole and isinstance(value, dict | list | tuple):
+        return f"a JSON {'object' if isinstance(value, dict) else 'array'}"
     try:
         text = repr(value)
     except RecursionError:  # nested deeper than repr goes
         text = f"a {type(value).__name__} nested too deep to show"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    if len(text) <= limit:
+        return text
+    return text[: limit - 4] + "...'" if isinstance(value, str) else text[: limit - 3] + "..."
 
 
 def _escaped(match: re.Match[str]) -> str:
