@@ -17,15 +17,16 @@ import requests
 from click.testing import CliRunner
 
 from batch_export.cli import main
+from batch_export.errors import OutputError
 from batch_export.export import Connection
 from batch_export.fetch.client import ApiClient
-from batch_export.sync import open_store, sync
+from batch_export.sync import DatasetStore, open_store, sync
 from batch_export.sync.watermark import Watermark
 from batch_export.testing import Emulator, generate_account, generate_job
 from tests.conftest import CANARY_KEY
 from tests.postgres import PostgresServer, running_postgres
 from tests.scripted import Answer, scripted_server
-from tests.sync.conftest import expected_rows, small_docs
+from tests.sync.conftest import Events, expected_rows, recorder, small_docs
 from tests.sync.readers import connect, reader_view
 from tests.sync.warehouses import KINDS, Warehouse, new_warehouse
 
@@ -309,3 +310,27 @@ def test_a_job_that_failed_to_load_is_tried_again_by_id(tmp_path: Path) -> None:
     assert [(job["job_id"], job["reason"]) for job in again.exported] == [("bad-job", "new")]
     # Read by id: bad-job, and the older of the account's two jobs still running.
     assert again.listing["from_watermark"] and again.listing["read_directly"] == 2
+
+
+class RefusingStore(DatasetStore):
+    """A dataset whose watermark cannot be written (a full disk, say)."""
+
+    def save_watermark(self, document: str) -> None:
+        raise OutputError("Cannot write _watermark.json: the disk is full.")
+
+
+def test_a_store_that_refuses_the_watermark_costs_a_longer_listing_never_a_job(
+    small: Connection, tmp_path: Path
+) -> None:
+    events: Events = []
+    with RefusingStore(str(tmp_path)) as store:
+        report = sync(store, connection=small, on_event=recorder(events))
+    assert report.exit_code == 0 and len(report.exported) == len(SMALL)
+    reason = "Cannot write _watermark.json: the disk is full."
+    assert report.listing["watermark"] == f"not saved: {reason}"
+    assert [fields for name, fields in events if name == "watermark_not_saved"] == [
+        {"reason": reason}
+    ]
+    again = sync(tmp_path, connection=small)  # no watermark: every job listed, none loaded
+    assert again.listing["from_watermark"] is False and again.exported == []
+    assert (tmp_path / "_watermark.json").exists()
