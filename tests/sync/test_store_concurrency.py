@@ -114,7 +114,8 @@ def check_round(kind: str, outcomes: list[Outcome], to_load: int) -> None:
             continue
         assert outcome.exit_code == 0, outcome.stderr[-2000:]
         assert all(line.startswith("{") for line in lines), outcome.stderr[-2000:]
-        assert outcome.summary is not None and outcome.summary["failed"] == []
+        assert outcome.summary is not None, outcome.stderr[-2000:]
+        assert outcome.summary["failed"] == [], outcome.summary["failed"]
         loaded += len(outcome.summary["exported"])
     if kind in CONCURRENT:  # some job was loaded by two processes at once
         assert loaded > to_load, f"the syncs did not overlap ({loaded} loads)"
