@@ -68,6 +68,7 @@ from batch_export.api import (
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_REQUEST_TIMEOUT,
+    MAX_LIST_PAGE_SIZE,
     canonical_job_id,
 )
 from batch_export.errors import (
@@ -76,6 +77,7 @@ from batch_export.errors import (
     InsecureTransportError,
     InvalidInputError,
     RequestRejectedError,
+    ResponseShapeError,
     TransientApiError,
 )
 from batch_export.fetch.curl import TIMED_OUT, CurlLoop, Request, Transfer
@@ -85,6 +87,7 @@ from batch_export.fetch.secret import Secret, check_api_key, redact, scrub
 from batch_export.fetch.throttle import AdaptiveLimit
 from batch_export.fetch.transport import is_loopback, network_error, route_for
 from batch_export.job import ResultPage, decode_json
+from batch_export.text import shown
 
 __all__ = [
     "API_KEY_ENV",
@@ -280,12 +283,22 @@ class ApiClient:
             page=page,
         )
 
-    def list_jobs(self, *, page: int, page_size: int = 50) -> dict[str, Any]:
-        """``GET /v1/batch/jobs?page=&page_size=``: one page of the account's jobs."""
-        body = self.get_json("/v1/batch/jobs", {"page": page, "page_size": page_size}, page=page)
+    def list_jobs(
+        self,
+        *,
+        page: int,
+        page_size: int = MAX_LIST_PAGE_SIZE,
+        filters: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """``GET /v1/batch/jobs?page=&page_size=`` with the listing's ``filters``
+        (``status``, ``start_date``, ``end_date``): one page of the account's jobs, retried,
+        its ``jobs`` list checked. The one request of the listing: the sync and the scrape's
+        search for a lost answer both read the account through it."""
+        query: dict[str, Any] = {"page": page, "page_size": page_size, **(filters or {})}
+        body = self.get_json("/v1/batch/jobs", query, page=page)
         if not isinstance(body, dict) or not isinstance(body.get("jobs"), list):
-            raise ApiError(
-                f"Expected a `jobs` list from GET /v1/batch/jobs page {page}, got {_shape(body)}.",
+            raise ResponseShapeError(
+                f"Expected a `jobs` list from GET /v1/batch/jobs page {page}, got {shown(body)}.",
                 page=page,
             )
         return body

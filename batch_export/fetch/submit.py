@@ -151,15 +151,10 @@ def jobs_created_since(client: ApiClient, since: datetime) -> Iterator[dict[str,
     entry's ``created_at`` are checked too, so an API that ignores the filter costs more
     pages, never a wrong answer. Entries without a readable ``created_at`` are kept.
     """
-    params: dict[str, Any] = {"page_size": LIST_PAGE_SIZE, "start_date": since.isoformat()}
+    filters = {"start_date": since.isoformat()}
     for page in range(1, _MAX_LIST_PAGES + 1):
-        body: Any = client.send("GET", "/v1/batch/jobs", params={**params, "page": page}, page=page)
-        entries = body.get("jobs") if isinstance(body, dict) else None
-        if not isinstance(entries, list):
-            raise ResponseShapeError(
-                f"Expected a `jobs` list from GET /v1/batch/jobs page {page}, got {shown(body)}.",
-                page=page,
-            )
+        body = client.list_jobs(page=page, page_size=LIST_PAGE_SIZE, filters=filters)
+        entries = body["jobs"]
         older = False
         for entry in entries:
             created = _created(entry)

@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from batch_export.api import MAX_LIST_PAGE_SIZE
 from batch_export.errors import InvalidInputError, ResponseShapeError
 from batch_export.fetch.client import ApiClient, check_job_id
 from batch_export.job import TERMINAL_STATUSES, JobStatus
@@ -52,7 +53,7 @@ __all__ = [
 ]
 
 # The most the listing takes (the API's bound): fewer requests for the same jobs.
-LIST_PAGE_SIZE = 100
+LIST_PAGE_SIZE = MAX_LIST_PAGE_SIZE
 # The most entries one sync reads from the listing: about 80 MB of listed jobs at worst.
 MAX_LISTED_JOBS = 200_000
 
@@ -67,7 +68,6 @@ FINGERPRINT_FIELDS: tuple[str, ...] = (
     "completed_at",
 )
 
-_LISTING = "/v1/batch/jobs"
 # A listed status, count or timestamp is short; anything longer is not one.
 _MAX_FIELD_CHARS = 256
 # One string object per status for every listed job, not one per entry.
@@ -249,14 +249,7 @@ def iter_account_jobs(
 
     def ask(page: int) -> Any:
         counted.count_request()
-        query = {"page": page, "page_size": page_size, **filters}
-        body = client.get_json(_LISTING, query, page=page)
-        if not isinstance(body, dict) or not isinstance(body.get("jobs"), list):
-            raise ResponseShapeError(
-                f"Expected a `jobs` list from GET {_LISTING} page {page}, got {shown(body)}.",
-                page=page,
-            )
-        return body
+        return client.list_jobs(page=page, page_size=page_size, filters=filters)
 
     seen: set[str] = set()
     pages = _pages(ask, page_size=page_size, width=max(1, concurrency))
