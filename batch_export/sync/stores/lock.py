@@ -25,7 +25,6 @@ Example:
 
     >>> import tempfile
     >>> from batch_export.sync.stores.destination import Destination
-from batch_export.sync.stores.native import native_reason
     >>> dest = Destination(tempfile.mkdtemp())
     >>> first, second = WriterLock(dest), WriterLock(dest)
     >>> first.acquire()
