@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -277,7 +277,10 @@ class Marker:
     """What a sync recorded of one exported job, for people and tools auditing a dataset.
 
     ``fingerprint`` holds the job's fields from ``GET /v1/batch/jobs`` when it was exported;
-    ``token`` (also in the marker's name) is their digest, which the sync compares.
+    ``token`` (also in the marker's name) is their digest, which the sync compares. ``counts``
+    holds what the table stores' jobs rows count of the load and :data:`JOBS_SCHEMA` does not
+    (``failure_codes`` as a JSON object, ``failed_retryable``, ``api_key_hidden``): a new
+    column there would change the layout; a marker of an earlier version has none.
 
     >>> marker = Marker(job_id="j1", fingerprint={"status": "completed"}, token="0a1b", rows=3,
     ...                 items_path="items/date=2026-05-26/j1.parquet",
@@ -297,6 +300,7 @@ class Marker:
     tool_version: str
     schema_version: int = SCHEMA_VERSION
     layout_version: int = LAYOUT_VERSION
+    counts: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
         """The marker as the UTF-8 JSON text that is stored."""
@@ -311,6 +315,7 @@ class Marker:
             marker = cls(**fields)
         except (TypeError, ValueError) as error:
             raise ValueError(f"not a sync marker: {error}") from None
-        if not isinstance(marker.fingerprint, dict) or not isinstance(marker.items_path, str):
+        mappings = (marker.fingerprint, marker.counts)
+        if not all(isinstance(m, dict) for m in mappings) or not isinstance(marker.items_path, str):
             raise ValueError("not a sync marker: wrong field types")
         return marker

@@ -296,6 +296,10 @@ def _export_job(run: _Run, planned: PlannedJob) -> dict[str, Any]:
             exported_at=utc_now(),
             tool_version=__version__,
             values_changed=lambda: stream.values_changed,
+            counts=lambda: {
+                **stream.failure_columns(),
+                "api_key_hidden": stream.hidden + planned.job.hidden,
+            },
         )
         loaded = run.store.load(load, stream)
     seconds = round(time.monotonic() - started, 3)

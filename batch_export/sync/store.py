@@ -109,7 +109,10 @@ class JobLoad:
     sync compares to decide whether the job changed); ``created_at`` places the job in its
     date partition; ``values_changed``, called once the batches are consumed, counts the
     values of the job's answers that were changed on the way (a store adds those it changes
-    itself, see :mod:`~batch_export.sync.stores.values`).
+    itself, see :mod:`~batch_export.sync.stores.values`); ``counts``, called then too, gives
+    what the job's row records of its load besides: ``failure_codes`` (JSON text or None),
+    ``failed_retryable`` and ``api_key_hidden`` (see
+    :data:`~batch_export.sync.stores.tables.STORE_JOBS_SCHEMA`).
     """
 
     job: JobStatus
@@ -119,6 +122,7 @@ class JobLoad:
     exported_at: datetime
     tool_version: str
     values_changed: Callable[[], int] = field(default=lambda: 0, repr=False)
+    counts: Callable[[], Mapping[str, Any]] = field(default=lambda: {}, repr=False)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pyarrow as pa
@@ -150,6 +151,16 @@ def _marker(**fields: object) -> Marker:
 def test_marker_round_trips() -> None:
     marker = _marker()
     assert Marker.from_json(marker.to_json()) == marker
+    counted = _marker(counts={"failure_codes": {"TIMEOUT": {"items": 2}}, "api_key_hidden": 1})
+    assert Marker.from_json(counted.to_json()) == counted != marker
+
+
+def test_a_marker_of_an_earlier_version_reads_without_counts() -> None:
+    earlier = json.loads(_marker().to_json())
+    del earlier["counts"]
+    assert Marker.from_json(json.dumps(earlier).encode()).counts == {}
+    with pytest.raises(ValueError, match="not a sync marker: wrong field types"):
+        Marker.from_json(json.dumps({**earlier, "counts": [1]}).encode())
 
 
 @pytest.mark.parametrize(

@@ -14,21 +14,30 @@ are in test_store_promises.py and test_store_concurrency.py):
 - two stores on one destination at once: both exact (PostgreSQL, Delta Lake), or the second
   refused in one sentence (the Parquet dataset, DuckDB), as the README's table says;
 - a value the destination cannot hold is changed by the documented rule and counted; the
-  others are held as they came.
+  others are held as they came;
+- a job's jobs row records the counts of its load (its failure codes with whether
+  resubmitting may help, the failed items it may help, the API key hidden), in a jobs table
+  made before those columns too; the Parquet dataset, whose jobs files keep their layout, in
+  the job's marker.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from batch_export.errors import InvalidInputError, OutputError
+from batch_export.summary.failures import FailureTally
+from batch_export.sync.layout import JOBS_SCHEMA
 from batch_export.sync.store import STORES, JobLoad, Loaded, Store, open_store
+from batch_export.sync.stores.tables import COUNTED_FIELDS
 from tests.postgres import PostgresServer, running_postgres
 from tests.sync.store_cases import (
     batches_of,
@@ -44,6 +53,13 @@ from tests.sync.warehouses import Warehouse, new_warehouse
 # The README's table of what each destination takes: two writers at once, and NUL.
 TAKES_TWO_WRITERS = {"parquet": False, "delta": True, "duckdb": False, "postgresql": True}
 HOLDS_NUL = {"parquet": True, "delta": True, "duckdb": True, "postgresql": False}
+COUNTED = [field.name for field in COUNTED_FIELDS]
+# What failing_doc's failed items say, as the jobs row's failure_codes holds it.
+FAILURE_CODES = {
+    "NETWORK_ERROR": {"items": 2, "resubmit": True},
+    "PERMANENT_BLOCK": {"items": 1, "resubmit": False},
+    "odd_code": {"items": 1, "resubmit": None},
+}
 
 
 @pytest.fixture(scope="module")
@@ -229,3 +245,90 @@ def test_jobload_counts_reach_the_jobs_row(kind: str, warehouse: Warehouse, stor
     jobs = warehouse.jobs_table()
     if "values_changed" in jobs.column_names:
         assert jobs["values_changed"].to_pylist() == [3]
+
+
+def failing_doc(number: int) -> dict[str, Any]:
+    """Job ``job-<number>`` whose failed items carry a code that resubmitting may help
+    (twice), a final one, one the provider does not name, and one without a code."""
+    doc = job_doc(number, items=8)
+    for result in doc["results"]:
+        result.update(status="completed", error_code=None, error_message=None)
+    codes = ("NETWORK_ERROR", "PERMANENT_BLOCK", "NETWORK_ERROR", "odd_code", None)
+    for index, code in zip((0, 2, 3, 5, 6), codes, strict=True):
+        doc["results"][index].update(status="failed", error_code=code, error_message="failed")
+    return doc
+
+
+def tallied(doc: dict[str, Any], *, hidden: int = 0) -> tuple[JobLoad, Iterator[pa.RecordBatch]]:
+    """What the sync hands a store for ``doc``, its counts tallied from the batches the store
+    takes, as the sync's JobStream tallies them."""
+    tally = FailureTally()
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for batch in batches_of(doc):
+            tally.add(batch)
+            yield batch
+
+    counted = JobLoad(
+        **{
+            **vars(load_of(doc, token="00aa")),
+            "counts": lambda: {**tally.columns(), "api_key_hidden": hidden},
+        }
+    )
+    return counted, batches()
+
+
+def counted_rows(warehouse: Warehouse) -> dict[str, dict[str, Any]]:
+    """Each job's counted columns of the jobs table, ``failure_codes`` parsed."""
+    rows = {row["job_id"]: row for row in warehouse.jobs_table().to_pylist()}
+    counted = {job_id: {name: row[name] for name in COUNTED} for job_id, row in rows.items()}
+    for row in counted.values():
+        codes = row["failure_codes"]
+        row["failure_codes"] = None if codes is None else json.loads(codes)
+    return counted
+
+
+def test_a_job_with_failures_shows_its_codes_in_the_jobs_row(
+    kind: str, warehouse: Warehouse, store: Store
+) -> None:
+    assert store.load(*tallied(failing_doc(5), hidden=2)).rows == 8
+    load(store, job_doc(6))  # a load whose counts nobody gave
+    expected = {"failure_codes": FAILURE_CODES, "failed_retryable": 2, "api_key_hidden": 2}
+    if kind == "parquet":  # the jobs files keep the layout; the marker holds the counts
+        assert not set(COUNTED) & set(warehouse.jobs_table().column_names)
+        markers = Path(warehouse.dest, "_markers")
+        marker = json.loads(next(markers.glob("job-5.*.json")).read_text())
+        assert marker["counts"] == expected
+        assert json.loads(next(markers.glob("job-6.*.json")).read_text())["counts"] == {}
+        return
+    counted = counted_rows(warehouse)
+    assert counted["job-5"] == expected
+    assert counted["job-6"] == dict.fromkeys(COUNTED)
+    if kind != "postgresql":  # JSON text keeps the most frequent code first; jsonb its order
+        texts = {row["job_id"]: row["failure_codes"] for row in warehouse.jobs_table().to_pylist()}
+        assert next(iter(json.loads(texts["job-5"]))) == "NETWORK_ERROR"
+
+
+def test_a_jobs_table_made_before_the_counts_gains_them(kind: str, warehouse: Warehouse) -> None:
+    with opened(warehouse) as first:
+        first.prepare()
+        load(first, job_doc(0))
+    if kind == "parquet":  # a dataset's jobs files keep the layout's columns, old or new
+        with opened(warehouse) as second:
+            second.prepare()
+            second.load(*tallied(failing_doc(5)))
+        files = sorted(Path(warehouse.dest, "jobs").rglob("*.parquet"))
+        assert [pq.read_schema(file).names for file in files] == [JOBS_SCHEMA.names] * 2
+        return
+    warehouse.drop_jobs_columns(COUNTED)  # a table of the version before
+    with opened(warehouse) as second:
+        second.prepare()
+        second.load(*tallied(failing_doc(5)))
+    assert warehouse.committed() == {"job-0": 5, "job-5": 8}
+    counted = counted_rows(warehouse)
+    assert counted["job-0"] == dict.fromkeys(COUNTED)  # loaded before: null
+    assert counted["job-5"] == {
+        "failure_codes": FAILURE_CODES,
+        "failed_retryable": 2,
+        "api_key_hidden": 0,
+    }

@@ -9,7 +9,10 @@ each is read back (tests/sync/warehouses.py) and held to the same promises:
 2. a rerun with nothing new writes nothing: no new Delta version, no file, row id, ``ctid``
    or ``xmin`` changed;
 3. a job that changes is replaced, not duplicated;
-4. SIGKILL mid-sync (twice), then a rerun: exactly what an uninterrupted sync gives.
+4. SIGKILL mid-sync (twice), then a rerun: exactly what an uninterrupted sync gives;
+5. each job's row shows its failed items' codes, whether resubmitting may help, and the
+   failed items it may help (the Parquet dataset: the job's marker, its jobs files keep the
+   layout).
 
 Delta only: two syncs of two accounts into one table at once (two processes) both land, each
 job once, and ``batch-export compact`` then leaves fewer files and the same rows.
@@ -23,6 +26,7 @@ import random
 import signal
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +37,7 @@ import pytest
 from click.testing import CliRunner
 
 from batch_export.cli import main
+from batch_export.codes import may_resubmit
 from batch_export.export import Connection, export
 from batch_export.testing import Emulator, Faults, generate_account, generate_job
 from tests.conftest import CANARY_KEY
@@ -236,6 +241,39 @@ def test_sigkill_mid_sync_then_a_rerun_gives_the_uninterrupted_result(
     assert 0 < len(final["exported"]) < len(FINISHED)  # the kills left work for the rerun
     assert warehouse.items() == uninterrupted.items == items_of(reference, FINISHED)
     assert warehouse.jobs() == uninterrupted.jobs
+
+
+def test_each_jobs_row_shows_its_failure_codes_and_whether_resubmitting_may_help(
+    uninterrupted: Synced, kind: str
+) -> None:
+    warehouse = uninterrupted.warehouse
+    codes: dict[str, Counter[str]] = {}
+    for item in warehouse.items():  # as they are now: the jobs rows describe these
+        counted = codes.setdefault(item["job_id"], Counter())
+        if item["status"] == "failed" and item["error_code"] is not None:
+            counted[item["error_code"]] += 1
+    expected = {
+        job_id: {
+            "failure_codes": {
+                c: {"items": n, "resubmit": may_resubmit(c)} for c, n in found.items()
+            }
+            or None,
+            "failed_retryable": sum(n for c, n in found.items() if may_resubmit(c)),
+            "api_key_hidden": 0,
+        }
+        for job_id, found in codes.items()
+    }
+    assert sum(len(found) for found in codes.values()) > 10  # codes of several kinds
+    assert any(row["failed_retryable"] for row in expected.values())
+    if kind == "parquet":
+        markers = Path(warehouse.dest, "_markers").glob("*.json")
+        shown = {m.name.split(".")[0]: json.loads(m.read_text())["counts"] for m in markers}
+    else:
+        names = ("failure_codes", "failed_retryable", "api_key_hidden")
+        shown = {job["job_id"]: {n: job[n] for n in names} for job in warehouse.jobs()}
+        for row in shown.values():
+            row["failure_codes"] = row["failure_codes"] and json.loads(row["failure_codes"])
+    assert shown == expected
 
 
 # --- Delta only: two writers at once, then compaction ---------------------------------------

@@ -27,7 +27,7 @@ from typing import Any
 import adbc_driver_postgresql.dbapi as adbc_postgres
 import duckdb
 import pyarrow as pa
-from deltalake import DeltaTable
+from deltalake import DeltaTable, write_deltalake
 
 from batch_export.schema import ITEM_SCHEMA
 from batch_export.sync.stores.postgres import JSON_COLUMNS
@@ -95,6 +95,10 @@ class Warehouse(ABC):
     def stamp(self) -> Any:
         """A value that changes whenever a row of either table is written again."""
 
+    def drop_jobs_columns(self, names: list[str]) -> None:
+        """Make the jobs table one of an earlier version, without the columns ``names``."""
+        raise NotImplementedError(f"the jobs files of a {self.kind} dataset keep one layout")
+
 
 class ParquetWarehouse(Warehouse):
     """A hive-partitioned Parquet dataset, read with DuckDB as tests/sync/readers does."""
@@ -126,6 +130,10 @@ class DeltaWarehouse(Warehouse):
         tables = [self.table(name) for name in ("items", "jobs")]
         return [(table.version(), sorted(table.file_uris())) for table in tables]
 
+    def drop_jobs_columns(self, names: list[str]) -> None:
+        older = self.jobs_table().drop_columns(names)
+        write_deltalake(f"{self.dest}/jobs", older, mode="overwrite", schema_mode="overwrite")
+
 
 class DuckDBWarehouse(Warehouse):
     """The ``items`` and ``jobs`` tables of a DuckDB file."""
@@ -148,6 +156,11 @@ class DuckDBWarehouse(Warehouse):
             self.query(f"SELECT rowid, job_id FROM {name} ORDER BY rowid").to_pylist()
             for name in ("items", "jobs")
         ]
+
+    def drop_jobs_columns(self, names: list[str]) -> None:
+        with duckdb.connect(self.dest.removeprefix("duckdb://")) as con:
+            for name in names:
+                con.execute(f'ALTER TABLE jobs DROP COLUMN "{name}"')
 
 
 class PostgresWarehouse(Warehouse):
@@ -177,6 +190,12 @@ class PostgresWarehouse(Warehouse):
             self.query(f"SELECT ctid::text, xmin::text FROM {name} ORDER BY 1, 2").to_pylist()
             for name in ("items", "jobs")
         ]
+
+    def drop_jobs_columns(self, names: list[str]) -> None:
+        with adbc_postgres.connect(self.dest) as conn, conn.cursor() as cursor:
+            for name in names:
+                cursor.execute(f'ALTER TABLE jobs DROP COLUMN "{name}"')
+            conn.commit()
 
 
 WAREHOUSES: dict[str, type[Warehouse]] = {

@@ -21,6 +21,10 @@ stops at once with one sentence. Paths and the jobs schema are in
 :mod:`~batch_export.sync.stores.destination`; what the dataset holds, in
 :mod:`~batch_export.sync.stores.dataset_state`.
 
+The jobs files keep :data:`~batch_export.sync.layout.JOBS_SCHEMA` (a column more would be
+another layout); what the table stores' jobs rows count besides (the failure codes, the
+failed items that resubmitting may help, the API key hidden) is in the marker's ``counts``.
+
 Example:
 
     >>> import tempfile
@@ -31,6 +35,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -157,6 +162,7 @@ class DatasetStore(Closing):
             jobs_path=row,
             exported_at=load.exported_at.isoformat(),
             tool_version=load.tool_version,
+            counts=_marker_counts(load.counts()),
         )
         # Not flushed to disk: a marker only spares the next sync a load that is whole already.
         path = marker_path(job_id, marker.token)
@@ -185,6 +191,17 @@ class DatasetStore(Closing):
         for path in [*sorted(markers), *sorted(rows), *sorted(items - {keep})]:
             self.dest.delete(path)
             state.discard(path)
+
+
+def _marker_counts(counts: Mapping[str, Any]) -> dict[str, Any]:
+    """A load's counts as a marker keeps them: ``failure_codes`` as JSON, not JSON text.
+
+    >>> _marker_counts({"failure_codes": '{"TIMEOUT":{"items":2}}', "api_key_hidden": 0})
+    {'failure_codes': {'TIMEOUT': {'items': 2}}, 'api_key_hidden': 0}
+    """
+    codes = counts.get("failure_codes")
+    parsed = {"failure_codes": json.loads(codes)} if isinstance(codes, str) else {}
+    return {**counts, **parsed}
 
 
 def _parquet_bytes(table: pa.Table) -> memoryview:

@@ -4,7 +4,7 @@
 ``PGPASSWORD`` or ``~/.pgpass`` (libpq reads them), never from the URL, which shows in
 ``ps`` and in logs. Tables are created when missing, with types that keep the schema:
 ``bigint``, ``integer``, ``text``, ``text[]`` for ``links``, ``jsonb`` for ``extra`` (and the
-jobs table's ``config`` and ``fingerprint``), ``timestamp with time zone``.
+jobs table's ``config``, ``fingerprint`` and ``failure_codes``), ``timestamp with time zone``.
 
 Each job is one transaction on a connection of the store's own: the job's rows deleted, the
 new ones copied (``cursor.adbc_ingest``, PostgreSQL's binary COPY) into a temporary staging
@@ -53,7 +53,7 @@ from batch_export.sync.stores.tables import first_line, quoted_identifier, sql_t
 __all__ = ["JSON_COLUMNS", "SCHEMES", "PostgresStore", "check_url", "postgres_type"]
 
 SCHEMES = ("postgresql://", "postgres://")
-JSON_COLUMNS = frozenset({"extra", "config", "fingerprint"})
+JSON_COLUMNS = frozenset({"extra", "config", "fingerprint", "failure_codes"})
 _STAGE = "batch_export_stage"
 _DISK_FULL = "53100"
 # A lock held until the transaction ends, on a 64-bit hash of what it guards.

@@ -6,8 +6,14 @@ A table store (Delta Lake, DuckDB, PostgreSQL) holds two tables:
 - ``jobs``: :data:`STORE_JOBS_SCHEMA`, one row per job: the sync's
   :data:`~batch_export.sync.layout.JOBS_SCHEMA` plus ``sync_token`` (the digest the next sync
   compares, see :func:`~batch_export.sync.layout.fingerprint_token`), ``fingerprint`` (the
-  job's listed fields it was computed from, as JSON text) and ``values_changed`` (values the
-  tool changed so that the job loads, see :mod:`~batch_export.sync.stores.values`).
+  job's listed fields it was computed from, as JSON text), ``values_changed`` (values the
+  tool changed so that the job loads, see :mod:`~batch_export.sync.stores.values`) and the
+  counts of the load (:data:`COUNTED_FIELDS`, from :attr:`JobLoad.counts
+  <batch_export.sync.store.JobLoad>`): ``failure_codes`` (JSON text: each failure code of the
+  job's failed items with its items and whether resubmitting may help, see
+  :class:`~batch_export.summary.failures.FailureTally`), ``failed_retryable`` (the failed items
+  whose code says resubmitting may help) and ``api_key_hidden`` (runs of the API key written
+  ``<hidden>``).
 
 **Schema evolution**: the item schema carries ``SCHEMA_VERSION``; when the current schema has
 a column that an existing table lacks, the table gains it, nullable, before the next load
@@ -44,6 +50,7 @@ from batch_export.sync.store import JobLoad, StoreState
 from batch_export.sync.stores.native import native_reason
 
 __all__ = [
+    "COUNTED_FIELDS",
     "STORE_JOBS_SCHEMA",
     "Spool",
     "columns_to_add",
@@ -53,12 +60,19 @@ __all__ = [
     "state_of",
 ]
 
+# The jobs row's counts of a load, as JobLoad.counts gives them (a missing one is null).
+COUNTED_FIELDS: tuple[pa.Field, ...] = (
+    pa.field("failure_codes", pa.string()),
+    pa.field("failed_retryable", pa.int64()),
+    pa.field("api_key_hidden", pa.int64()),
+)
 STORE_JOBS_SCHEMA: pa.Schema = pa.schema(
     [
         *JOBS_SCHEMA,
         pa.field("sync_token", pa.string()),
         pa.field("fingerprint", pa.string()),
         pa.field("values_changed", pa.int64()),
+        *COUNTED_FIELDS,
     ],
     metadata=JOBS_SCHEMA.metadata,
 )
@@ -71,13 +85,16 @@ def jobs_row(load: JobLoad, *, rows: int, values_changed: int = 0) -> pa.Table:
 
     ``created_at`` falls back to the listing's when the job's own answer had none;
     ``values_changed`` counts the values the store itself changed, beside those the job's
-    answers had changed (``load.values_changed``).
+    answers had changed (``load.values_changed``); the :data:`COUNTED_FIELDS` are
+    ``load.counts()``'s.
     """
     fingerprint = json.dumps(dict(load.fingerprint), sort_keys=True, default=str)
+    counts = load.counts()
     more = {
         "sync_token": load.token,
         "fingerprint": fingerprint,
         "values_changed": load.values_changed() + values_changed,
+        **{field.name: counts.get(field.name) for field in COUNTED_FIELDS},
     }
     return job_row(
         load.job,
