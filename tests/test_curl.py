@@ -258,3 +258,30 @@ def test_requests_that_come_as_the_loop_falls_asleep_all_end(
                 late.append(number)
                 break
     assert late == []
+
+
+class _Broken(CurlLoop):
+    """A loop whose own bookkeeping fails (``times`` times) once a request runs."""
+
+    def __init__(self, times: int) -> None:
+        self.times = times
+        super().__init__()
+
+    def _collect(self) -> None:
+        if self._running and self.times > 0:
+            self.times -= 1
+            raise RuntimeError("a bug in the loop")
+        super()._collect()
+
+
+@pytest.mark.parametrize("times", [1, 10**9], ids=["once", "always"])
+def test_a_failure_of_the_loop_itself_ends_its_requests(times: int) -> None:
+    loop = _Broken(times)
+    with hostile_server(send(response(body=b"{}"))) as server:
+        request = Request(url=server.base_url, headers=(), timeout=5, limit=100, route=Route())
+        first = [loop.submit(request) for _ in range(3)]
+        assert all(transfer.wait(5) for transfer in first)
+        then = loop.submit(request)
+        assert then.wait(5)
+    assert {t.failure.code for t in first if t.failure} == {pycurl.E_FAILED_INIT}
+    assert then.status == (200 if times == 1 else 0)

@@ -132,10 +132,7 @@ class CurlLoop:
     _shared_lock = threading.Lock()
 
     def __init__(self) -> None:
-        self._multi = pycurl.CurlMulti()
-        self._multi.setopt(pycurl.M_SOCKETFUNCTION, self._on_socket)
-        self._multi.setopt(pycurl.M_TIMERFUNCTION, self._on_timer)
-        self._multi.setopt(pycurl.M_MAXCONNECTS, _CONNECTIONS_KEPT)
+        self._multi = self._new_multi()
         self._selector = selectors.DefaultSelector()
         self._wake_in, self._wake_out = socket.socketpair()
         self._wake_in.setblocking(False)
@@ -189,21 +186,46 @@ class CurlLoop:
         with contextlib.suppress(OSError):
             self._wake_out.send(b"\0")
 
+    def _new_multi(self) -> pycurl.CurlMulti:
+        multi = pycurl.CurlMulti()
+        multi.setopt(pycurl.M_SOCKETFUNCTION, self._on_socket)
+        multi.setopt(pycurl.M_TIMERFUNCTION, self._on_timer)
+        multi.setopt(pycurl.M_MAXCONNECTS, _CONNECTIONS_KEPT)
+        return multi
+
     def _run(self) -> None:
         while True:
             try:
                 self._turn()
             except Exception:  # libcurl's own failure, or a bug: nothing may wait forever
-                self._fail_all()
+                self._start_over()
 
-    def _fail_all(self) -> None:
-        """End every transfer in flight with a failure, whatever state libcurl is in."""
+    def _start_over(self) -> None:
+        """After a failure of the loop itself: every request handed in ends with a failure
+        (the client retries it), and libcurl's state is made anew, whatever state it was in."""
+        failed = Failure(pycurl.E_FAILED_INIT)
         for transfer, handle in list(self._running.items()):
-            del self._running[transfer], self._owners[handle]
             with contextlib.suppress(pycurl.error):
                 self._multi.remove_handle(handle.curl)
-            handle.finish()
-            self._complete(transfer, 0, {}, b"", Failure(pycurl.E_FAILED_INIT))
+            self._complete(transfer, 0, {}, b"", failed)
+        while self._inbox:
+            self._waiting.append(self._inbox.popleft()[1])
+        for transfer in self._waiting:
+            if not transfer.done:
+                self._complete(transfer, 0, {}, b"", failed)
+        for handle in self._handles.values():
+            handle.curl.close()
+        for key in list(self._selector.get_map().values()):
+            if key.data is not None:
+                self._selector.unregister(key.fd)
+        with contextlib.suppress(pycurl.error):
+            self._multi.close()
+        self._running, self._owners, self._handles = {}, {}, {}
+        self._waiting.clear()
+        self._idle.clear()
+        self._timer_at = None
+        self._multi = self._new_multi()
+        time.sleep(_LOOK)  # a failure that comes back at once must not spin the loop
 
     def _turn(self) -> None:
         timeout = self._timeout()
