@@ -63,7 +63,7 @@ __all__ = [
 _IDLE_HANDLES = 64
 # While requests run, and for _LINGER after, the loop turns at least every _LOOK seconds to
 # start what came in meanwhile, rather than be woken for each request.
-_LOOK = 0.002
+_LOOK = 0.005
 _LINGER = 0.1
 _CONNECTIONS_KEPT = 64
 _IN = selectors.EVENT_READ
