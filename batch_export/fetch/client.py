@@ -22,11 +22,12 @@ The API key:
   what the server wrote) becomes ``<hidden>``, in ``str(error)``, ``error.message``, ``url``,
   ``code`` and ``correlation_id``, before the text is cut to an excerpt.
 
-It speaks HTTP through libcurl (:mod:`batch_export.fetch.curl`): one thread drives every
-request in flight, and an answer is read and decompressed outside the interpreter (a page of
-112 KB costs about 0.27 ms of CPU in all, 0.17 ms of it in libcurl's thread, where urllib3's
-threads took 0.4 to 0.6 ms, holding the GIL that the export needs). :meth:`ApiClient.start` hands a request to libcurl and returns at once, so one
-thread keeps many requests in flight. What requests would read from the environment
+It speaks HTTP through libcurl (:mod:`batch_export.fetch.curl`, through
+:mod:`batch_export.fetch.exchange`): one thread drives every request in flight, and an answer
+is read and decompressed outside the interpreter (a page of 112 KB costs about 0.27 ms of CPU
+in all, 0.17 ms of it in libcurl's thread, where urllib3's threads took 0.4 to 0.6 ms, holding
+the GIL that the export needs). :meth:`ApiClient.start` hands a request to libcurl and returns
+at once, so one thread keeps many requests in flight. What requests would read from the environment
 (``HTTPS_PROXY``, ``NO_PROXY``, ``REQUESTS_CA_BUNDLE``, ``~/.netrc``) is read once, with
 requests' own helpers, imported only when the environment has something for them to read.
 
@@ -45,7 +46,6 @@ Example:
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 import os
@@ -56,10 +56,8 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Generic, TypeVar, overload
-from urllib.parse import urlencode, urljoin, urlsplit
+from typing import Any, TypeVar, overload
+from urllib.parse import urljoin, urlsplit
 
 from batch_export.api import (
     API_KEY_ENV,
@@ -76,16 +74,14 @@ from batch_export.errors import (
     BatchExportError,
     InsecureTransportError,
     InvalidInputError,
-    RequestRejectedError,
     ResponseShapeError,
     TransientApiError,
 )
-from batch_export.fetch.curl import TIMED_OUT, CurlLoop, Request, Transfer
-from batch_export.fetch.refusal import refusal
+from batch_export.fetch.exchange import Exchange, Outgoing, Pending
 from batch_export.fetch.retry import RetryPolicy, call_with_retries
 from batch_export.fetch.secret import Secret, check_api_key, redact, scrub
 from batch_export.fetch.throttle import AdaptiveLimit
-from batch_export.fetch.transport import is_loopback, network_error, route_for
+from batch_export.fetch.transport import is_loopback
 from batch_export.job import ResultPage, decode_json
 from batch_export.text import shown
 
@@ -106,13 +102,6 @@ __all__ = [
 T = TypeVar("T")
 
 _JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
-_MAX_REDIRECTS = 5
-_NETRC_FILES = (".netrc", "_netrc")
-_REDIRECTS = (301, 302, 303, 307, 308)
-_HEADERS = {
-    "Accept": "application/json",
-    "User-Agent": "batch-export",
-}
 
 
 def check_job_id(job_id: str) -> str:
@@ -205,10 +194,13 @@ class ApiClient:
         self._sleep = sleep
         self._on_retry = on_retry
         self._rng = random.Random()
-        self._route = route_for(self.base_url)
-        self._loop = CurlLoop.shared()
-        self._headers = _headers_for(self.base_url)
-        self._in_flight: set[Transfer] = set()
+        self._exchange = Exchange(
+            base_url=self.base_url,
+            api_key=self._api_key,
+            timeout=self.timeout,
+            max_response_bytes=self.max_response_bytes,
+            gate=self.limit,
+        )
 
     def __repr__(self) -> str:
         return f"ApiClient(base_url={self.base_url!r}, api_key=<hidden>)"
@@ -221,8 +213,7 @@ class ApiClient:
 
     def close(self) -> None:
         """Let go of this client's requests still in flight (libcurl keeps the connections)."""
-        for transfer in list(self._in_flight):
-            transfer.cancel()
+        self._exchange.close()
 
     def redact(self, text: str) -> str:
         """``text`` with this client's API key, and any long piece of it, hidden."""
@@ -376,8 +367,8 @@ class ApiClient:
         job_id: str | None = None,
         page: int | None = None,
     ) -> Pending[T]:
-        """:meth:`send`, under way: the request is handed to libcurl before this returns (once
-        a slot of the concurrency limit is free), and :meth:`Pending.result` waits for it,
+        """:meth:`send`, under way: the request is handed to libcurl before this returns (it
+        starts once the concurrency limit has room), and :meth:`Pending.result` waits for it,
         retries it and decodes it. One thread can so keep many requests in flight.
         """
         if not self._api_key:
@@ -386,15 +377,18 @@ class ApiClient:
             )
         url = urljoin(self.base_url + "/", path.lstrip("/"))
         body = None if json_body is None else json.dumps(json_body).encode("utf-8")
-        request = _Request(method, params or {}, body, ok)
-        first: list[Transfer] = [self._submit(request.target(url), request, self.timeout)]
+        outgoing = Outgoing(method, params or {}, body, ok)
+        target = outgoing.target(url)
+        first = [self._exchange.submit(target, outgoing)]
 
         def attempt(number: int) -> T:
             self.stats.count_request()
-            transfer = first.pop() if first else None
+            transfer = (
+                first.pop() if first else self._exchange.submit(outgoing.target(url), outgoing)
+            )
             try:
                 with self._scrubbing():
-                    return self._exchange(url, request, transfer, decode)
+                    return self._exchange.answer(url, outgoing, transfer, decode)
             except ApiError as error:
                 error.job_id, error.page, error.attempt = job_id, page, number
                 raise
@@ -419,136 +413,6 @@ class ApiClient:
         if self._on_retry is not None:
             self._on_retry(error, delay)
 
-    def _submit(self, target: str, request: _Request, timeout: float) -> Transfer:
-        """Hand one request to libcurl; it starts when the concurrency limit has room."""
-        headers = [*self._headers, f"X-Api-Key: {self._api_key}"]
-        if request.body is not None:
-            headers += ["Content-Type: application/json", "Expect:"]
-        transfer = self._loop.submit(
-            Request(
-                url=target,
-                method=request.method,
-                body=request.body,
-                headers=tuple(headers),
-                timeout=timeout,
-                limit=self.max_response_bytes,
-                ok=request.ok,
-                route=self._route,
-                gate=self.limit,
-            ),
-            on_done=self._in_flight.discard,
-        )
-        self._in_flight.add(transfer)
-        if transfer.done:  # it may have ended before it was added
-            self._in_flight.discard(transfer)
-        return transfer
-
-    def _exchange(
-        self,
-        url: str,
-        request: _Request,
-        transfer: Transfer | None,
-        decode: Callable[[bytes, str], T],
-    ) -> T:
-        """One attempt: wait for its answer (following same-origin redirects, GET only) and
-        turn it into a value, or into an error of the tree."""
-        target = request.target(url)
-        transfer = transfer or self._submit(target, request, self.timeout)
-        started = None
-        for hops in range(_MAX_REDIRECTS + 1):
-            _wait(transfer)
-            started = started or transfer.started or time.monotonic()
-            if transfer.failure is not None:
-                raise self._failed(transfer, target)
-            location = transfer.fields.get("location")
-            if transfer.status not in _REDIRECTS or location is None or request.method != "GET":
-                break
-            if hops == _MAX_REDIRECTS:
-                raise RequestRejectedError(
-                    f"The API redirected more than {_MAX_REDIRECTS} times.", url=target
-                )
-            target = _same_origin_redirect(target, location, transfer.status)
-            left = self.timeout - (time.monotonic() - started)
-            if left <= 0:
-                raise network_error(TIMED_OUT, target, timeout=self.timeout, limit=0, reading=False)
-            transfer = self._submit(target, _Request("GET", {}, None, request.ok), left)
-        if transfer.status != request.ok:
-            if transfer.status == 429:
-                self.limit.throttled()
-            raise refusal(
-                transfer.status,
-                transfer.body,
-                target,
-                retry_after=transfer.fields.get("retry-after"),
-                redact=lambda text: redact(text, self._api_key),
-            )
-        self.limit.succeeded()
-        return decode(transfer.body, target)
-
-    def _failed(self, transfer: Transfer, target: str) -> ApiError:
-        assert transfer.failure is not None
-        return network_error(
-            transfer.failure,
-            target,
-            timeout=self.timeout,
-            limit=self.max_response_bytes,
-            reading=transfer.status > 0,
-        )
-
-
-class Pending(Generic[T]):
-    """A request under way (:meth:`ApiClient.start`): :meth:`result` waits for its answer,
-    retrying and decoding as :meth:`ApiClient.send` does; :meth:`cancel` lets it go.
-
-    Example:
-
-        >>> from batch_export.testing import Emulator, generate_job
-        >>> with Emulator(jobs=[generate_job(job_id="j1", items=3)], api_key="k") as emu:
-        ...     client = ApiClient(base_url=emu.base_url, api_key="k")
-        ...     pending = [client.start_page("j1", page=n, page_size=1) for n in (1, 2, 3)]
-        ...     [p.result().results[0]["input_index"] for p in pending]
-        [0, 1, 2]
-    """
-
-    def __init__(self, run: Callable[[], T], first: list[Transfer]) -> None:
-        self._run = run
-        self._first = first
-
-    def result(self) -> T:
-        """The decoded answer; the errors of :meth:`ApiClient.send`. Call it once."""
-        try:
-            return self._run()
-        finally:
-            self.cancel()  # a first attempt not waited for (an error before it) is let go
-
-    def cancel(self) -> None:
-        """Let go of the request if its answer has not been waited for."""
-        while self._first:
-            self._first.pop().cancel()
-
-
-def _wait(transfer: Transfer) -> None:
-    """Wait for ``transfer``; interrupted (Ctrl-C), let it go rather than leave it running."""
-    try:
-        transfer.wait()
-    except BaseException:
-        transfer.cancel()
-        raise
-
-
-@dataclass(frozen=True)
-class _Request:
-    """What one request sends, besides its URL: its method, query, JSON body, success status."""
-
-    method: str
-    params: dict[str, Any]
-    body: bytes | None
-    ok: int
-
-    def target(self, url: str) -> str:
-        """``url`` with the query."""
-        return f"{url}?{urlencode(self.params)}" if self.params else url
-
 
 def result_pages(job_id: str, *, page_size: int) -> Callable[[bytes, str, int], ResultPage]:
     """The decoder of a job's status answers as :class:`ResultPage` objects that keep their
@@ -561,23 +425,6 @@ def result_pages(job_id: str, *, page_size: int) -> Callable[[bytes, str, int], 
         )
 
     return result_page
-
-
-def _headers_for(base_url: str) -> tuple[str, ...]:
-    """The header lines every request carries: with ``~/.netrc``'s login for the host, if any.
-
-    (libcurl adds ``Accept-Encoding`` with every encoding it decodes.)
-    """
-    headers = dict(_HEADERS)
-    netrc = None
-    if os.environ.get("NETRC") or any((Path.home() / name).exists() for name in _NETRC_FILES):
-        import requests.utils  # for its netrc reading only: it loads slowly
-
-        netrc = requests.utils.get_netrc_auth(base_url)
-    if netrc:
-        login = base64.b64encode(":".join(netrc).encode("latin-1")).decode("ascii")
-        headers["Authorization"] = f"Basic {login}"
-    return tuple(f"{name}: {value}" for name, value in headers.items())
 
 
 def _positive(name: str, value: float, option: str) -> float:
@@ -608,27 +455,6 @@ def _check_base_url(base_url: str, *, allow_insecure_http: bool) -> str:
             "use an https:// base URL, or pass --allow-insecure-http if you accept the risk."
         )
     return base_url.rstrip("/")
-
-
-def _same_origin_redirect(url: str, location: str, status: int) -> str:
-    try:
-        target = urljoin(url, location)
-        before, after = urlsplit(url), urlsplit(target)
-    except ValueError:
-        raise RequestRejectedError(
-            f"The API redirected (HTTP {status}) to a Location that is not a URL.",
-            url=url,
-            http_status=status,
-        ) from None
-    if (before.scheme, before.netloc) != (after.scheme, after.netloc):
-        raise RequestRejectedError(
-            f"The API redirected to another host ({after.scheme}://{after.hostname}); "
-            "batch-export does not send your API key there. If the API has moved, pass the new "
-            "--base-url.",
-            url=url,
-            http_status=status,
-        )
-    return target
 
 
 def _shape(value: object) -> str:
