@@ -12,17 +12,21 @@ the second writer in one sentence:
 
 Each destination is tried with new jobs (every process loads all of them), then with changed
 jobs (each changed job replaced, never added to; ``--full``, since they are old jobs). The
-emulator answers slowly (``LATENCY_MS``), so that the processes' loads overlap whatever their
-start-up times.
+processes start together: the emulator holds the first request of each until every one has
+asked (:class:`StartGate`), so on a loaded machine, where one process may take seconds longer
+to start than another, their loads still overlap (or the later ones meet the lock), and then it
+answers slowly (``LATENCY_MS``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,11 +40,13 @@ from tests.postgres import PostgresServer, running_postgres
 from tests.sync.conftest import expected_rows
 from tests.sync.warehouses import KINDS, Warehouse, new_warehouse
 
-ACCOUNT = tuple(generate_account(jobs=9, processing=1, seed=17, items=(1, 4), markdown_bytes=60))
+# No job still processing: one that finished between two rounds would be one more load.
+ACCOUNT = tuple(generate_account(jobs=9, processing=0, seed=17, items=(1, 4), markdown_bytes=60))
 FINISHED = expected_rows(ACCOUNT)
 CHANGED = sorted(FINISHED)[::3]  # the jobs that change between the two rounds
 PROCESS_SECONDS = 50  # the most one sync process may take (each takes a few seconds)
-LATENCY_MS = 100  # per answer: a round lasts longer than the processes take to start
+LATENCY_MS = 100  # per answer, once the processes have all started
+GATE_SECONDS = 10  # the longest the first requests wait for the other processes to start
 CONCURRENT = {"postgresql", "delta"}  # the others take one writer and refuse the rest
 REFUSALS = {
     "parquet": "is being synced by another process",
@@ -54,6 +60,24 @@ def postgres() -> Iterator[PostgresServer]:
         yield server
 
 
+class StartGate(Faults):
+    """Slow answers, and the first ``writers`` requests held until all of them have come (one
+    a process: each lists once before anything else), or ``GATE_SECONDS`` have passed (a
+    process refused by a lock never asks)."""
+
+    def __init__(self, writers: int) -> None:
+        super().__init__(latency_ms=LATENCY_MS)
+        object.__setattr__(self, "gate", threading.Barrier(writers))
+
+    def decide(self, number: int) -> Any:
+        gate: threading.Barrier = self.gate  # type: ignore[attr-defined]
+        if number <= gate.parties:
+            # Broken when fewer processes asked: the others were turned away, or are late.
+            with contextlib.suppress(threading.BrokenBarrierError):
+                gate.wait(timeout=GATE_SECONDS)
+        return super().decide(number)
+
+
 @dataclass(frozen=True)
 class Outcome:
     """How one sync process ended."""
@@ -65,6 +89,7 @@ class Outcome:
 
 def sync_at_once(warehouse: Warehouse, emulator: Emulator, writers: int) -> list[Outcome]:
     """``writers`` sync processes into ``warehouse``, started together; how each ended."""
+    emulator.set_faults(StartGate(writers))
     env = {
         **os.environ,
         "SCRAPER_API_BASE_URL": emulator.base_url,
@@ -147,8 +172,7 @@ def test_concurrent_syncs_leave_each_item_exactly_once(
 ) -> None:
     postgres = request.getfixturevalue("postgres") if kind == "postgresql" else None
     warehouse = new_warehouse(kind, tmp_path, postgres)
-    latency = Faults(latency_ms=LATENCY_MS)
-    with Emulator(jobs=ACCOUNT, api_key=CANARY_KEY, faults=latency) as emulator:
+    with Emulator(jobs=ACCOUNT, api_key=CANARY_KEY) as emulator:
         # New jobs: every process finds every job to load.
         check_round(kind, sync_at_once(warehouse, emulator, writers), len(FINISHED))
         assert warehouse.committed() == FINISHED  # asserts each item once, jobs = items
