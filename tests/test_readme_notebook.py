@@ -56,6 +56,6 @@ def test_every_function_in_the_table_is_public() -> None:
     named = {name for pair in names for name in pair if name}
     assert named == {
         "read_job", "read_jobs", "iter_batches", "export", "read_export", "summarize",
-        "render_report", "write_report",
+        "render_report", "write_report", "scrape",
     }  # fmt: skip
     assert named <= set(batch_export.__all__)
