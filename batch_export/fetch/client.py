@@ -383,9 +383,7 @@ class ApiClient:
 
         def attempt(number: int) -> T:
             self.stats.count_request()
-            transfer = (
-                first.pop() if first else self._exchange.submit(outgoing.target(url), outgoing)
-            )
+            transfer = first.pop() if first else self._exchange.submit(target, outgoing)
             try:
                 with self._scrubbing():
                     return self._exchange.answer(url, outgoing, transfer, decode)
