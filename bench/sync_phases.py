@@ -32,7 +32,7 @@ from bench.jobs import ACCOUNTS, API_KEY
 PHASES = (
     ("batch_export.fetch.curl", "Transfer.wait", "fetch: waiting for the answer"),
     ("batch_export.fetch.client", "ApiClient.start", "fetch: the client's request"),
-    ("batch_export.fetch.client", "ApiClient._exchange", "fetch: the client's answer"),
+    ("batch_export.fetch.exchange", "Exchange.answer", "fetch: the client's answer"),
     ("batch_export.flatten.scan", "PageScanner.__call__", "scan (msgspec)"),
     ("batch_export.flatten.items", "read_bodies", "Arrow: pages read"),
     ("batch_export.writers.parquet", "ParquetWriter.__init__", "items file: Parquet opened"),
