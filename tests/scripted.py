@@ -7,6 +7,7 @@ scripted answer at a time, and records what it was asked (headers included).
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -144,8 +145,11 @@ class _Server(ThreadingHTTPServer):
 
 
 @contextmanager
-def scripted_server(script: Script | list[Answer]) -> Iterator[_Server]:
-    """Serve ``script`` (a function, or answers given in turn, the last repeated) on loopback."""
+def scripted_server(
+    script: Script | list[Answer], *, tls: ssl.SSLContext | None = None
+) -> Iterator[_Server]:
+    """Serve ``script`` (a function, or answers given in turn, the last repeated) on loopback;
+    over TLS with ``tls`` (a server context), on the same ``base_url`` with ``https``."""
     if isinstance(script, list):
         answers = script
 
@@ -155,6 +159,10 @@ def scripted_server(script: Script | list[Answer]) -> Iterator[_Server]:
         server = _Server(script_fn)
     else:
         server = _Server(script)
+    if tls is not None:  # each connection's handshake is made in its own handler thread
+        server.socket = tls.wrap_socket(
+            server.socket, server_side=True, do_handshake_on_connect=False
+        )
     thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     try:

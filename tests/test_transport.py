@@ -6,15 +6,20 @@ never lets libcurl read the environment on its own.
 
 from __future__ import annotations
 
+import datetime
 import gzip
+import ipaddress
 import json
+import ssl
+from pathlib import Path
 
 import pycurl
 import pytest
 
-from batch_export.errors import ResponseShapeError, TransientApiError
+from batch_export.errors import ResponseShapeError, RetriesExhaustedError, TransientApiError
 from batch_export.fetch.client import ApiClient
 from batch_export.fetch.curl import Failure
+from batch_export.fetch.retry import RetryPolicy
 from batch_export.fetch.transport import network_error, route_for
 from tests.conftest import CANARY_KEY
 from tests.scripted import Answer, item, job_body, scripted_server
@@ -145,3 +150,61 @@ def test_an_answer_past_the_bound_is_a_final_shape_error(failure: Failure, said:
     assert isinstance(error, ResponseShapeError) and not isinstance(error, TransientApiError)
     assert str(error).startswith("The answer from 127.0.0.1:8080 is larger than the bound of 1 MB")
     assert said in str(error) and "--max-response-mb" in str(error)
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 that no CA bundle trusts, and its key."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_https_is_verified_against_the_ca_bundle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    cert, key = _self_signed(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    with scripted_server([Answer(body=job_body("j1", [item(0)]))], tls=context) as server:
+        base_url = server.base_url.replace("http://", "https://")
+        untrusted = ApiClient(base_url=base_url, api_key=CANARY_KEY, retry=RetryPolicy(attempts=1))
+        with pytest.raises(RetriesExhaustedError) as caught:
+            untrusted.fetch_page("j1", page=1, page_size=50)
+        assert server.seen == []  # refused before a byte of the request, key included, went
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
+        page = _client(base_url).fetch_page("j1", page=1, page_size=50)
+        assert server.seen[0].headers["X-Api-Key"] == CANARY_KEY
+    assert "could not be verified over TLS" in str(caught.value)
+    assert page.results[0]["input_index"] == 0
