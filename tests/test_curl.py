@@ -122,8 +122,10 @@ def test_a_gate_holds_requests_until_it_has_room() -> None:
             url=server.base_url, headers=(), timeout=5, limit=100, route=Route(), gate=gate
         )
         first, second = loop.submit(request), loop.submit(request)
-        time.sleep(0.1)
-        assert (gate.in_flight, second.started) == (1, None)
+        deadline = time.monotonic() + 5
+        while first.started is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert (gate.in_flight, second.started) == (1, None)  # the server takes 0.2 s
         second.wait()
         first.wait()
     assert first.started is not None and second.started is not None
