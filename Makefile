@@ -47,8 +47,8 @@ postgres: ## Install PostgreSQL's server binaries for the warehouse tests (Debia
 unit: install ## Run the tests only
 	$(BIN)/pytest -q
 
-unit-fast: install ## The quick tests only, for the edit-test loop (under a minute; make test runs all)
-	$(BIN)/pytest -q -x -m "not slow"
+unit-fast: install ## The quick tests only, on both cores, for the edit-test loop (make test runs all)
+	$(BIN)/pytest -q -x -m "not slow" -n 2
 
 lint: install ## ruff (lint and format check), mypy --strict, and the import contracts
 	$(BIN)/ruff check batch_export tests scripts bench examples

@@ -33,6 +33,9 @@ from tests.hostile import (
 )
 from tests.scripted import item, job_body
 
+# make unit-fast leaves these out (real servers, processes, kills, a corpus); make test runs them.
+pytestmark = pytest.mark.slow
+
 DOCUMENTED_EXITS = {0, *range(2, 11), 130}
 FAST = ["--max-retries", "1", "--request-timeout", "2", "-q"]
 MAX_RSS_MB = 600

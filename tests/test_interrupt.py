@@ -14,6 +14,9 @@ import pytest
 from batch_export.testing import Emulator, Faults, generate_job
 from tests.conftest import CANARY_KEY
 
+# make unit-fast leaves these out (real servers, processes, kills, a corpus); make test runs them.
+pytestmark = pytest.mark.slow
+
 # Each answer takes this long: an export that waited for its requests in flight before it
 # stopped would take seconds more than the bound below.
 LATENCY_MS = 4_000

@@ -35,6 +35,9 @@ from tests.conftest import CANARY_KEY
 from tests.postgres import PostgresServer, running_postgres
 from tests.scripted import Answer, item, job_body, paged, scripted_server
 
+# make unit-fast leaves these out (real servers, processes, kills, a corpus); make test runs them.
+pytestmark = pytest.mark.slow
+
 KEY = CANARY_KEY
 PIECES = sorted({KEY[i : i + 8] for i in range(len(KEY) - 7)})
 HOSTILE_JOB = "5b0c7a52-2f7e-4b8e-9d1c-0c1e0f6a7b11"

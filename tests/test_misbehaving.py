@@ -12,6 +12,9 @@ from batch_export.cli import main
 from tests.conftest import CANARY_KEY
 from tests.scripted import Answer, Script, item, job_body, paged, scripted_server
 
+# make unit-fast leaves these out (real servers, processes, kills, a corpus); make test runs them.
+pytestmark = pytest.mark.slow
+
 FAST = ["--max-retries", "2", "--api-key", CANARY_KEY]
 
 

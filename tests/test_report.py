@@ -23,6 +23,9 @@ from batch_export.summary.report import render_fragment, render_report, write_re
 from batch_export.testing import Emulator, generate_job
 from tests.conftest import CANARY_KEY
 
+# make unit-fast leaves these out (real servers, processes, kills, a corpus); make test runs them.
+pytestmark = pytest.mark.slow
+
 TITLE = "batch-export report: job hostile"
 PAYLOADS = {
     "script": "<script>document.title='pwned'</script> \"quoted\" & 'single'",

@@ -18,6 +18,9 @@ from batch_export.testing import Emulator, Faults, generate_job
 from tests.conftest import CANARY_KEY
 from tests.scripted import Answer, item, paged, scripted_server
 
+# make unit-fast leaves these out (real servers, processes, kills, a corpus); make test runs them.
+pytestmark = pytest.mark.slow
+
 FAST_RETRY = RetryPolicy(attempts=12, base_delay=0.005, max_delay=0.05, retry_after_cap=0.05)
 
 

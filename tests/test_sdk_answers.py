@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import pytest
 from geonode_scraper_sdk.models import BatchStatusResponse, ExtractionErrorCode
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -30,6 +31,9 @@ from hypothesis import strategies as st
 import batch_export as bx
 from tests.conftest import CANARY_KEY
 from tests.scripted import Answer, scripted_server
+
+# make unit-fast leaves these out (real servers, processes, kills, a corpus); make test runs them.
+pytestmark = pytest.mark.slow
 
 ABSENT: Any = object()  # a field left out of the answer
 SDK_CODES = [code.value for code in ExtractionErrorCode]

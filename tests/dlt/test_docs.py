@@ -16,6 +16,9 @@ from tests.conftest import CANARY_KEY, user_env
 from tests.dlt.conftest import FINISHED
 from tests.test_readme_notebook import python_blocks
 
+# make unit-fast leaves these out (real servers, processes, kills, a corpus); make test runs them.
+pytestmark = pytest.mark.slow
+
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "dlt.md"
 
 

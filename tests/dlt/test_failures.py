@@ -19,6 +19,9 @@ from tests.conftest import CANARY_KEY
 from tests.dlt.conftest import FINISHED, Lake, exported_rows, job_paths
 from tests.scripted import Answer, scripted_server
 
+# make unit-fast leaves these out (real servers, processes, kills, a corpus); make test runs them.
+pytestmark = pytest.mark.slow
+
 VICTIM = FINISHED[3]  # 4 items, one page
 OTHERS = [job_id for job_id in FINISHED if job_id != VICTIM]
 

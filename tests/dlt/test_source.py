@@ -24,6 +24,9 @@ from tests.dlt.conftest import (
     make_job,
 )
 
+# make unit-fast leaves these out (real servers, processes, kills, a corpus); make test runs them.
+pytestmark = pytest.mark.slow
+
 
 def test_the_hints_are_the_output_schemas_with_their_keys() -> None:
     for table, schema, keys in (

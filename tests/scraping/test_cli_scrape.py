@@ -7,6 +7,7 @@ import inspect
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 
 from batch_export.cli import main
@@ -15,6 +16,9 @@ from batch_export.testing import Emulator
 from batch_export.testing._app import correlation_id
 from tests.conftest import CANARY_KEY
 from tests.scraping.conftest import posts, write_input
+
+# make unit-fast leaves these out (real servers, processes, kills, a corpus); make test runs them.
+pytestmark = pytest.mark.slow
 
 Desk = Callable[..., Emulator]
 URLS = [f"https://a.example/{n}" for n in range(25)] + ["", "mailto:x@a.example"]

@@ -23,6 +23,9 @@ from batch_export.testing import Emulator, Faults
 from tests.conftest import CANARY_KEY
 from tests.scraping.conftest import assert_table, input_lines, read_table, settings, write_input
 
+# make unit-fast leaves these out (real servers, processes, kills, a corpus); make test runs them.
+pytestmark = pytest.mark.slow
+
 KILLS = 10
 
 

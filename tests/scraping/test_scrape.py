@@ -26,6 +26,9 @@ from tests.scraping.conftest import (
     write_input,
 )
 
+# make unit-fast leaves these out (real servers, processes, kills, a corpus); make test runs them.
+pytestmark = pytest.mark.slow
+
 Desk = Callable[..., Emulator]
 
 

@@ -30,6 +30,9 @@ from tests.sync.conftest import Events, expected_rows, recorder, small_docs
 from tests.sync.readers import connect, reader_view
 from tests.sync.warehouses import KINDS, Warehouse, new_warehouse
 
+# make unit-fast leaves these out (real servers, processes, kills, a corpus); make test runs them.
+pytestmark = pytest.mark.slow
+
 LISTING = "/v1/batch/jobs"
 SMALL = expected_rows(small_docs())
 

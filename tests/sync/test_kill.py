@@ -15,10 +15,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from batch_export.testing import Emulator
 from tests.conftest import CANARY_KEY
 from tests.sync.conftest import Synced, account_docs, expected_rows, kill_after
 from tests.sync.readers import connect, items_table, jobs_table, reader_view
+
+# make unit-fast leaves these out (real servers, processes, kills, a corpus); make test runs them.
+pytestmark = pytest.mark.slow
 
 EXPECTED = expected_rows(account_docs())
 KILLS = 6

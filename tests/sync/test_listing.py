@@ -32,6 +32,9 @@ from batch_export.testing import Emulator, generate_account
 from tests.scripted import Answer, scripted_server
 from tests.test_hostile import LAUNCHER
 
+# make unit-fast leaves these out (real servers, processes, kills, a corpus); make test runs them.
+pytestmark = pytest.mark.slow
+
 KEY = "listing-key"
 
 

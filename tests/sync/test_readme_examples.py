@@ -14,6 +14,9 @@ from batch_export.sync import open_store, sync
 from tests.sync.conftest import expected_rows, small_docs
 from tests.test_readme_notebook import python_blocks
 
+# make unit-fast leaves these out (real servers, processes, kills, a corpus); make test runs them.
+pytestmark = pytest.mark.slow
+
 SYNC_PAGE = Path(__file__).resolve().parents[2] / "docs" / "sync.md"
 
 

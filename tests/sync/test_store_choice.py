@@ -14,6 +14,9 @@ from batch_export.sync import store as store_module
 from batch_export.testing import Emulator
 from tests.sync.conftest import expected_rows, small_docs
 
+# make unit-fast leaves these out (real servers, processes, kills, a corpus); make test runs them.
+pytestmark = pytest.mark.slow
+
 SMALL = expected_rows(small_docs())
 
 

@@ -40,6 +40,9 @@ from tests.postgres import PostgresServer, running_postgres
 from tests.sync.conftest import expected_rows
 from tests.sync.warehouses import KINDS, Warehouse, new_warehouse
 
+# make unit-fast leaves these out (real servers, processes, kills, a corpus); make test runs them.
+pytestmark = pytest.mark.slow
+
 # No job still processing: one that finished between two rounds would be one more load.
 ACCOUNT = tuple(generate_account(jobs=9, processing=0, seed=17, items=(1, 4), markdown_bytes=60))
 FINISHED = expected_rows(ACCOUNT)

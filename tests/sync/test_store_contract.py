@@ -50,6 +50,9 @@ from tests.sync.store_cases import (
 )
 from tests.sync.warehouses import Warehouse, new_warehouse
 
+# make unit-fast leaves these out (real servers, processes, kills, a corpus); make test runs them.
+pytestmark = pytest.mark.slow
+
 # The README's table of what each destination takes: two writers at once, and NUL.
 TAKES_TWO_WRITERS = {"parquet": False, "delta": True, "duckdb": False, "postgresql": True}
 HOLDS_NUL = {"parquet": True, "delta": True, "duckdb": True, "postgresql": False}

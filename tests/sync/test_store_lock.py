@@ -24,6 +24,9 @@ from batch_export.sync.stores.dataset import DatasetStore
 from batch_export.sync.stores.destination import Destination
 from batch_export.sync.stores.lock import LOCK_FILE, STALE_AFTER, Holder, WriterLock
 
+# make unit-fast leaves these out (real servers, processes, kills, a corpus); make test runs them.
+pytestmark = pytest.mark.slow
+
 
 def dead_pid() -> int:
     """The pid of a process that has ended."""

@@ -37,6 +37,9 @@ from tests.conftest import CANARY_KEY
 from tests.postgres import PostgresServer, running_postgres
 from tests.sync.tmpfs import tiny_tmpfs
 
+# make unit-fast leaves these out (real servers, processes, kills, a corpus); make test runs them.
+pytestmark = pytest.mark.slow
+
 # Pages of 2 to 6 KB of text, as scraped pages are: a few jobs fill the tiny disk.
 ACCOUNT = tuple(
     generate_account(jobs=8, processing=0, seed=5, items=(20, 40), markdown_bytes=20_000)

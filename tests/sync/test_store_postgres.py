@@ -33,6 +33,9 @@ from tests.sync.store_cases import (
     with_json_parsed,
 )
 
+# make unit-fast leaves these out (real servers, processes, kills, a corpus); make test runs them.
+pytestmark = pytest.mark.slow
+
 SMALL = expected_rows(small_docs())
 
 

@@ -46,6 +46,9 @@ from tests.sync.conftest import expected_rows, kill_after
 from tests.sync.store_cases import items_sorted, with_json_parsed
 from tests.sync.warehouses import KINDS, WAREHOUSES, DeltaWarehouse, Rows, Warehouse
 
+# make unit-fast leaves these out (real servers, processes, kills, a corpus); make test runs them.
+pytestmark = pytest.mark.slow
+
 ACCOUNT = tuple(generate_account(jobs=60, processing=3, seed=12, markdown_bytes=300))
 OTHER = tuple(generate_account(jobs=20, processing=1, seed=13, markdown_bytes=300))
 FINISHED = expected_rows(ACCOUNT)

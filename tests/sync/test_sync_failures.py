@@ -26,6 +26,9 @@ from tests.scripted import Answer, scripted_server
 from tests.sync.conftest import expected_rows, small_docs
 from tests.sync.readers import connect, reader_view
 
+# make unit-fast leaves these out (real servers, processes, kills, a corpus); make test runs them.
+pytestmark = pytest.mark.slow
+
 SMALL = expected_rows(small_docs())
 VICTIM, OTHER = sorted(SMALL)[2], sorted(SMALL)[5]
 

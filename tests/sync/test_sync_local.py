@@ -23,6 +23,9 @@ from tests.conftest import CANARY_KEY
 from tests.sync.conftest import Events, Synced, account_docs, expected_rows, recorder, small_docs
 from tests.sync.readers import connect, items_table, jobs_table, reader_view
 
+# make unit-fast leaves these out (real servers, processes, kills, a corpus); make test runs them.
+pytestmark = pytest.mark.slow
+
 EXPECTED = expected_rows(account_docs())
 SMALL = expected_rows(small_docs())
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from batch_export.connection import Connection
 from batch_export.fetch.retry import RetryPolicy
 from batch_export.sync import default_jobs, sync
@@ -13,6 +15,9 @@ from batch_export.testing import Emulator, Faults
 from tests.conftest import CANARY_KEY
 from tests.sync.conftest import account_docs, expected_rows, small_docs
 from tests.sync.readers import connect, reader_view
+
+# make unit-fast leaves these out (real servers, processes, kills, a corpus); make test runs them.
+pytestmark = pytest.mark.slow
 
 SMALL = expected_rows(small_docs())
 EXPECTED = expected_rows(account_docs())

@@ -21,6 +21,9 @@ from tests.postgres import PostgresServer, running_postgres
 from tests.scripted import Answer, Script, scripted_server
 from tests.sync.warehouses import KINDS, WAREHOUSES, Warehouse
 
+# make unit-fast leaves these out (real servers, processes, kills, a corpus); make test runs them.
+pytestmark = pytest.mark.slow
+
 BIG_TEXT = "1180591620717411303424"  # 2**70
 NEGATIVE_TEXT = "-36893488147419103232"  # -(2**65)
 
