@@ -56,7 +56,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar, overload
+from typing import Any, TypedDict, TypeVar, Unpack, overload
 from urllib.parse import urljoin, urlsplit
 
 from batch_export.api import (
@@ -150,6 +150,22 @@ class RequestStats:
                 "retries": sum(self.retries.values()),
                 "retries_by_reason": dict(sorted(self.retries.items())),
             }
+
+
+class RequestOptions(TypedDict, total=False):
+    """The options of one request (:meth:`ApiClient.send`, :meth:`ApiClient.start`).
+
+    ``params`` (the query), ``json_body`` (sent as JSON), ``ok`` (the status that is a
+    success, 200 unless given), ``retry`` (False: one attempt, for a request that may have made
+    something on the server), and ``job_id`` and ``page`` (the context of its errors).
+    """
+
+    params: dict[str, Any] | None
+    json_body: Any
+    ok: int
+    retry: bool
+    job_id: str | None
+    page: int | None
 
 
 class ApiClient:
@@ -327,13 +343,8 @@ class ApiClient:
         method: str,
         path: str,
         *,
-        params: dict[str, Any] | None = None,
-        json_body: Any = None,
-        ok: int = 200,
         decode: Callable[[bytes, str], T] = decode_json,
-        retry: bool = True,
-        job_id: str | None = None,
-        page: int | None = None,
+        **options: Unpack[RequestOptions],
     ) -> T:
         """Any request to the API, the one road for all of them: ``method path?params``, with
         ``json_body`` sent as JSON; an answer of status ``ok`` is decoded, any other raised.
@@ -342,35 +353,23 @@ class ApiClient:
         server (``POST /v1/batch``), whether to send it again is the caller's decision.
         Only GET follows a (same-origin) redirect.
         """
-        return self.start(
-            method,
-            path,
-            params=params,
-            json_body=json_body,
-            ok=ok,
-            decode=decode,
-            retry=retry,
-            job_id=job_id,
-            page=page,
-        ).result()
+        return self.start(method, path, decode=decode, **options).result()
 
     def start(
         self,
         method: str,
         path: str,
         *,
-        params: dict[str, Any] | None = None,
-        json_body: Any = None,
-        ok: int = 200,
         decode: Callable[[bytes, str], T] = decode_json,
-        retry: bool = True,
-        job_id: str | None = None,
-        page: int | None = None,
+        **options: Unpack[RequestOptions],
     ) -> Pending[T]:
         """:meth:`send`, under way: the request is handed to libcurl before this returns (it
         starts once the concurrency limit has room), and :meth:`Pending.result` waits for it,
         retries it and decodes it. One thread can so keep many requests in flight.
         """
+        params, json_body = options.get("params"), options.get("json_body")
+        ok, retry = options.get("ok", 200), options.get("retry", True)
+        job_id, page = options.get("job_id"), options.get("page")
         if not self._api_key:
             raise InvalidInputError(
                 f"No API key: pass --api-key or set {API_KEY_ENV} in the environment."
