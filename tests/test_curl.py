@@ -12,6 +12,8 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pycurl
 import pytest
@@ -110,17 +112,25 @@ def test_headers_past_their_bound_end_the_transfer() -> None:
     assert transfer.failure is not None and transfer.body == b""
 
 
-def test_a_gate_holds_requests_until_it_has_room() -> None:
+@contextmanager
+def one_place(delay: float) -> Iterator[tuple[CurlLoop, Request, AdaptiveLimit]]:
+    """The shared loop, and a request to a server that takes ``delay`` s an answer, behind a
+    gate of one place."""
+
     def slow(number: int, path: str, query: dict[str, str]) -> Answer:
-        time.sleep(0.2)
+        time.sleep(delay)
         return Answer(body=b"{}")
 
     gate = AdaptiveLimit(1)
     with scripted_server(slow) as server:
-        loop = CurlLoop.shared()
         request = Request(
             url=server.base_url, headers=(), timeout=5, limit=100, route=Route(), gate=gate
         )
+        yield CurlLoop.shared(), request, gate
+
+
+def test_a_gate_holds_requests_until_it_has_room() -> None:
+    with one_place(0.2) as (loop, request, gate):
         first, second = loop.submit(request), loop.submit(request)
         deadline = time.monotonic() + 5
         while first.started is None and time.monotonic() < deadline:
@@ -134,16 +144,7 @@ def test_a_gate_holds_requests_until_it_has_room() -> None:
 
 
 def test_a_cancelled_transfer_ends_at_once_and_frees_its_place() -> None:
-    def slow(number: int, path: str, query: dict[str, str]) -> Answer:
-        time.sleep(2)
-        return Answer(body=b"{}")
-
-    gate = AdaptiveLimit(1)
-    with scripted_server(slow) as server:
-        loop = CurlLoop.shared()
-        request = Request(
-            url=server.base_url, headers=(), timeout=5, limit=100, route=Route(), gate=gate
-        )
+    with one_place(2) as (loop, request, gate):
         running, queued = loop.submit(request), loop.submit(request)
         time.sleep(0.1)
         queued.cancel()
