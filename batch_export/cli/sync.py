@@ -15,7 +15,6 @@ from batch_export.sync import sync as run_sync
 from batch_export.sync.listing import MAX_LISTED_JOBS
 from batch_export.sync.run import MAX_JOBS
 from batch_export.sync.store import ITEMS_TABLE, JOBS_TABLE
-from batch_export.sync.stores.native import captured_stderr, native_event
 
 __all__ = ["parse_storage_options", "sync"]
 
@@ -152,10 +151,9 @@ def sync(
         items_table=items_table,
         jobs_table=jobs_table,
     )
-    # What native libraries print (a Rust panic, an Arrow C++ line) becomes one event.
-    with store, captured_stderr() as captured:
-        log = EventLog(log_format=log_format, stream=captured.stderr)
-        captured.hand_to(lambda lines, count: log("native_output", native_event(lines, count)))
+    # What native libraries print (a Rust panic, an Arrow C++ line) comes as an event of log.
+    with store:
+        log = EventLog(log_format=log_format)
         report = run_sync(
             store,
             connection=connection,

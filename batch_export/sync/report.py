@@ -187,8 +187,14 @@ class EventLog:
 
     def __init__(self, *, log_format: str = "text", stream: TextIO | None = None) -> None:
         self.log_format = log_format
-        self.stream = stream or sys.stderr
+        self._stream = stream
         self._lock = threading.Lock()
+
+    @property
+    def stream(self) -> TextIO:
+        """``stream``, or ``sys.stderr`` as it is at each event: while a sync catches what
+        native libraries print on descriptor 2, that is the real standard error."""
+        return self._stream or sys.stderr
 
     def __call__(self, name: str, fields: dict[str, Any]) -> None:
         if self.log_format == "json":

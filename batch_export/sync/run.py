@@ -115,7 +115,9 @@ def sync(
 
     The listing starts from the destination's watermark, less ``margin``, unless ``full``
     (see :mod:`batch_export.sync.watermark`); more than ``max_listed`` listed jobs is an
-    error (exit 7) rather than a plan that outgrows memory.
+    error (exit 7) rather than a plan that outgrows memory. What native libraries print on
+    standard error meanwhile comes to ``on_event`` as ``native_output`` events (none is caught
+    without ``on_event``).
     """
     if (jobs is not None and jobs < 1) or (limit is not None and limit < 0):
         raise InvalidInputError("--jobs must be at least 1 and --limit at least 0.")
@@ -132,23 +134,28 @@ def sync(
         concurrency=connection.concurrency,
     )
     emit = on_event or (lambda name, fields: None)
-    # A destination is opened here, and closed at the end; a store given stays open.
-    owned_store = isinstance(dest, str | os.PathLike)
-    store = open_store(dest) if isinstance(dest, str | os.PathLike) else dest
-    report = SyncReport(dest=store.url, dry_run=dry_run)
-    started = time.monotonic()
-    owned_client = client is None
-    client = client or connection.client()
-    # While the account's jobs are listed.
-    load_arrow_side()
-    try:
-        run = _Run(client=client, connection=connection, store=store, emit=emit)
-        _run(run, options, report, dry_run=dry_run, workers=jobs or default_jobs(connection))
-    finally:
-        if owned_client:
-            client.close()
-        if owned_store:
-            store.close()
+    from batch_export.sync.stores.native import native_events
+
+    # What native libraries print meanwhile (a Rust panic, an Arrow C++ line, libpq) comes to
+    # on_event as native_output events, for the command and a notebook alike.
+    with native_events(on_event):
+        # A destination is opened here, and closed at the end; a store given stays open.
+        owned_store = isinstance(dest, str | os.PathLike)
+        store = open_store(dest) if isinstance(dest, str | os.PathLike) else dest
+        report = SyncReport(dest=store.url, dry_run=dry_run)
+        started = time.monotonic()
+        owned_client = client is None
+        client = client or connection.client()
+        # While the account's jobs are listed.
+        load_arrow_side()
+        try:
+            run = _Run(client=client, connection=connection, store=store, emit=emit)
+            _run(run, options, report, dry_run=dry_run, workers=jobs or default_jobs(connection))
+        finally:
+            if owned_client:
+                client.close()
+            if owned_store:
+                store.close()
     report.seconds = round(time.monotonic() - started, 3)
     report.finished_at = utc_now().isoformat()
     emit("run_finished", _finished_fields(report))

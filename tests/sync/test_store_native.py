@@ -30,11 +30,15 @@ import pytest
 from click.testing import CliRunner
 
 from batch_export.cli import main
+from batch_export.export import Connection
+from batch_export.sync import sync
 from batch_export.sync.stores import delta as delta_store
+from batch_export.sync.stores.dataset import DatasetStore
 from batch_export.sync.stores.native import MAX_LINES, captured_stderr, native_event
 from batch_export.testing import Emulator, generate_account
 from tests.conftest import CANARY_KEY
 from tests.postgres import PostgresServer, running_postgres
+from tests.sync.conftest import expected_rows, recorder, small_docs
 from tests.sync.tmpfs import tiny_tmpfs
 
 # make unit-fast leaves these out (real servers, processes, kills, a corpus); make test runs them.
@@ -182,4 +186,84 @@ def test_compact_tells_what_deltalake_printed_in_one_line(
     assert result.stderr == (
         "batch-export compact: deltalake printed 3 line(s) on stderr: thread 'tokio-rt-worker' "
         "panicked at buffered.rs:369:41:\n"
+    )
+
+
+# --- sync() from Python: the same events as the command --------------------------------
+
+PANIC = (
+    "thread 'tokio-rt-worker' panicked at buffered.rs:369:41:",
+    "stack backtrace:",
+    "   0: rust_begin_unwind",
+)
+# A script that calls the library as a notebook would, with events on sys.stderr (descriptor
+# 2 itself, unlike under pytest), and a store whose prepare() writes from C to descriptor 2.
+NOTEBOOK = f"""
+import ctypes, sys
+from batch_export.sync import EventLog, sync
+from batch_export.sync.stores.dataset import DatasetStore
+
+original = DatasetStore.prepare
+
+def noisy(self):
+    for line in {[line + chr(10) for line in PANIC]!r}:
+        ctypes.CDLL(None).write(2, line.encode(), len(line))
+    return original(self)
+
+DatasetStore.prepare = noisy
+print("ours, before", file=sys.stderr)
+sync(sys.argv[1], on_event=EventLog(log_format="json"))
+print("ours, after", file=sys.stderr)
+"""
+
+
+def test_sync_from_python_tells_what_native_code_printed_as_an_event(
+    small: Connection,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    original = DatasetStore.prepare
+
+    def noisy(store: DatasetStore) -> int:
+        libc = ctypes.CDLL(None)  # from C, as pyarrow's and libpq's lines come
+        for line in PANIC:
+            libc.write(2, (line + "\n").encode(), len(line) + 1)
+        return original(store)
+
+    monkeypatch.setattr(DatasetStore, "prepare", noisy)
+    events: list[tuple[str, dict[str, Any]]] = []
+    report = sync(tmp_path / "ds", connection=small, on_event=recorder(events))
+    assert report.exit_code == 0
+    said = [fields for name, fields in events if name == "native_output"]
+    assert said == [{"lines": 3, "text": "\n".join(PANIC)}]  # every line, none raw
+    assert events[-1][0] == "run_finished"
+    assert "panicked" not in capfd.readouterr().err
+
+
+def test_a_notebook_with_events_on_stderr_gets_only_events(
+    small_account: Emulator, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "SCRAPER_API_BASE_URL": small_account.base_url,
+        "GEONODE_SCRAPER_API_KEY": CANARY_KEY,
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", NOTEBOOK, str(tmp_path / "ds")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    # Our own lines pass as they are; the native ones come once, inside one event.
+    assert lines[0] == "ours, before" and lines[-1] == "ours, after"
+    events = [json.loads(line) for line in lines[1:-1]]
+    said = [event for event in events if event["event"] == "native_output"]
+    assert [(e["lines"], e["text"]) for e in said] == [(3, "\n".join(PANIC))]
+    assert events[-1]["event"] == "run_finished"
+    assert sum(event["event"] == "job_exported" for event in events) == len(
+        expected_rows(small_docs())
     )

@@ -6,11 +6,11 @@ backtrace:``, an Arrow C++ line about a file it could not close. A scheduler tha
 ``--log-format json`` lines chokes on them, and they say nothing a user acts on that the
 job's own sentence does not. Two things make them speak through us:
 
-- :func:`captured_stderr` points descriptor 2 at a pipe while a sync runs (the ``sync``
-  command does); a thread reads it and hands what came, a burst at a time, to a callback (the
-  sync's event log writes it as one ``native_output`` event, :func:`native_event`: how many
-  lines, and the first ones, escaped). Our own messages go to the real standard error,
-  through the stream it gives.
+- :func:`captured_stderr` points descriptor 2 at a pipe while a block runs; a thread reads
+  it and hands what came, a burst at a time, to a callback. :func:`native_events` is that for
+  the sync (``sync()`` runs in it, for the command and a notebook alike): each burst becomes
+  one ``native_output`` event, :func:`native_event` (how many lines, and the first ones).
+  Python's own ``sys.stderr`` still reaches the real standard error meanwhile.
 - :func:`native_reason` puts a native library's error in a few words, the same for every
   store: a full disk is "the disk is full", a read-only one "the file system is read-only",
   whatever each library calls them.
@@ -33,7 +33,7 @@ import select
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from typing import TextIO
+from typing import Any, TextIO
 
 __all__ = [
     "MAX_LINES",
@@ -43,6 +43,7 @@ __all__ = [
     "is_disk_full",
     "native_condition",
     "native_event",
+    "native_events",
     "native_reason",
 ]
 
@@ -51,6 +52,9 @@ MAX_LINES = 20  # of a burst, handed on; the others are counted
 _MAX_LINE_CHARS = 300
 _PAUSE_SECONDS = 0.2  # a burst ends when nothing more came for this long
 _MAX_REASON_CHARS = 300
+# Descriptor 2 is the process's: one capture at a time (a second sync at once, in another
+# thread, runs without one of its own; what is printed meanwhile goes to the first's events).
+_CAPTURING = threading.Lock()
 
 # Each library's words for the same two conditions (errno, Rust's "os error N", DuckDB's and
 # PostgreSQL's own phrases).
@@ -129,6 +133,32 @@ class CapturedStderr:
         _hand_on(callback, lines, count)
 
 
+def native_events(
+    on_event: Callable[[str, dict[str, Any]], None] | None,
+) -> contextlib.AbstractContextManager[None]:
+    """While the block runs, what native code writes on descriptor 2 comes to ``on_event``
+    as ``native_output`` events (:func:`native_event`), from a thread of its own; the last
+    one before the block ends. Without ``on_event``, nothing is caught.
+
+    >>> import ctypes
+    >>> events = []
+    >>> with native_events(lambda name, fields: events.append((name, fields))):
+    ...     _ = ctypes.CDLL(None).write(2, b"a line from C\\n", 14)
+    >>> events
+    [('native_output', {'lines': 1, 'text': 'a line from C'})]
+    """
+    if on_event is None:
+        return contextlib.nullcontext()
+    return _native_events(on_event)
+
+
+@contextlib.contextmanager
+def _native_events(on_event: Callable[[str, dict[str, Any]], None]) -> Iterator[None]:
+    with captured_stderr() as captured:
+        captured.hand_to(lambda lines, count: on_event("native_output", native_event(lines, count)))
+        yield
+
+
 @contextlib.contextmanager
 def captured_stderr() -> Iterator[CapturedStderr]:
     """Point file descriptor 2 at a pipe until the block ends.
@@ -136,24 +166,39 @@ def captured_stderr() -> Iterator[CapturedStderr]:
     What native code writes meanwhile goes, a burst at a time (at most :data:`MAX_LINES`
     lines, each cut at 300 characters), from a thread of its own, to the callback given to
     :meth:`CapturedStderr.hand_to`; the last burst before the block ends. Python's
-    ``sys.stderr`` writes to descriptor 2 too: write our own messages to the yielded
-    ``stderr``, the real one.
+    ``sys.stderr``, when it writes to descriptor 2, is the real standard error meanwhile (the
+    yielded ``stderr``), so that our own messages are not caught. While another block holds
+    the capture, this one catches nothing.
     """
+    if not _CAPTURING.acquire(blocking=False):
+        yield CapturedStderr(sys.stderr)
+        return
+    try:
+        with _descriptor_2_piped() as captured:
+            yield captured
+    finally:
+        _CAPTURING.release()
+
+
+@contextlib.contextmanager
+def _descriptor_2_piped() -> Iterator[CapturedStderr]:
     sys.stderr.flush()
     saved = os.dup(2)
     reading, writing = os.pipe()
     os.dup2(writing, 2)
     os.close(writing)
     # Python's own stderr keeps its stream when it is not descriptor 2 (click's test runner,
-    # a notebook); otherwise ours write to the real descriptor, kept aside.
-    ours = not _writes_descriptor_2(sys.stderr)
+    # a notebook); otherwise it is swapped for the real descriptor, kept aside, until the end.
+    previous = sys.stderr
+    ours = not _writes_descriptor_2(previous)
     real = (
-        sys.stderr
+        previous
         if ours
         else open(  # noqa: SIM115 - closed below, without closing the descriptor it copies
             saved, "w", encoding="utf-8", errors="backslashreplace", buffering=1, closefd=False
         )
     )
+    sys.stderr = real
     captured = CapturedStderr(real)
     drain = threading.Thread(
         target=_drain, args=(reading, captured.burst), name="native-stderr", daemon=True
@@ -163,9 +208,10 @@ def captured_stderr() -> Iterator[CapturedStderr]:
         yield captured
     finally:
         with contextlib.suppress(OSError, ValueError):
-            sys.stderr.flush()
+            real.flush()
         os.dup2(saved, 2)  # the pipe's last writer goes: the drain sees its end
         drain.join(timeout=10)
+        sys.stderr = previous
         if not ours:
             real.close()
         os.close(saved)
