@@ -7,14 +7,16 @@ import errno
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
+from typing import Any, TypeVar
 
 import click
 
 from batch_export.api import API_KEY_ENV
 from batch_export.atomic import write_bytes
+from batch_export.connection import option_name
 from batch_export.errors import OutputError
 from batch_export.testing.faults import Faults
 from batch_export.testing.jobs import JobDoc, generate_account, load_jobs
@@ -24,10 +26,35 @@ from batch_export.testing.submit import SubmitSettings
 
 __all__ = ["emulator"]
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 DEFAULT_API_KEY = "demo-key"
-_RATE = click.FloatRange(0.0, 1.0)
 _POLL_SECONDS = 0.1
-_RATE_FLAGS = "--throttle-rate, --server-error-rate, --drop-rate and --truncate-rate"
+# The faults that strike a share of the requests: each a field of Faults, and its help.
+_RATES: tuple[tuple[str, str], ...] = (
+    ("throttle_rate", "Share of requests answered 429."),
+    (
+        "server_error_rate",
+        "Share of requests answered 500/502/503/504 (some with an HTML gateway page).",
+    ),
+    ("drop_rate", "Share of answers cut off mid-body."),
+    (
+        "truncate_rate",
+        "Share of answers whose JSON body is cut short, with a matching Content-Length.",
+    ),
+)
+_RATE_FLAGS = (
+    ", ".join(option_name(name) for name, _ in _RATES[:-1]) + " and " + option_name(_RATES[-1][0])
+)
+
+
+def _rate_options(function: F) -> F:
+    """Stack the options of :data:`_RATES`, in their order: each a share from 0 to 1."""
+    for name, help in reversed(_RATES):
+        function = click.option(
+            option_name(name), type=click.FloatRange(0.0, 1.0), default=0.0, help=help
+        )(function)
+    return function
 
 
 class _StopFlag:
@@ -140,20 +167,7 @@ def _serve(server: Emulator, port: int, ready_file: Path | None) -> None:
     help="Write the base URL to this file once listening (removed on stop).",
 )
 @click.option("--latency-ms", type=click.FloatRange(min=0), default=0.0, help="Delay every answer.")
-@click.option("--throttle-rate", type=_RATE, default=0.0, help="Share of requests answered 429.")
-@click.option(
-    "--server-error-rate",
-    type=_RATE,
-    default=0.0,
-    help="Share of requests answered 500/502/503/504 (some with an HTML gateway page).",
-)
-@click.option("--drop-rate", type=_RATE, default=0.0, help="Share of answers cut off mid-body.")
-@click.option(
-    "--truncate-rate",
-    type=_RATE,
-    default=0.0,
-    help="Share of answers whose JSON body is cut short, with a matching Content-Length.",
-)
+@_rate_options
 @click.option("--reorder", is_flag=True, help="Shuffle a processing job's results on every poll.")
 @click.option(
     "--seed", type=int, default=0, show_default=True, help="Seed of the faults and of --generate."
@@ -174,15 +188,10 @@ def emulator(
     port: int,
     api_key: str,
     ready_file: Path | None,
-    latency_ms: float,
-    throttle_rate: float,
-    server_error_rate: float,
-    drop_rate: float,
-    truncate_rate: float,
-    reorder: bool,
     seed: int,
     submit: bool,
     balance: int | None,
+    **faults: Any,
 ) -> None:
     """Serve the emulated Geonode Scraper API on 127.0.0.1 until Ctrl-C or SIGTERM.
 
@@ -196,21 +205,13 @@ def emulator(
         export SCRAPER_API_BASE_URL=http://127.0.0.1:8765 GEONODE_SCRAPER_API_KEY=demo-key
         batch-export export 9d7b2c8e-8a4b-4c10-9af3-65f4f8f6c019 -o small.parquet
     """
-    try:
-        faults = Faults(
-            seed=seed,
-            latency_ms=latency_ms,
-            throttle_rate=throttle_rate,
-            server_error_rate=server_error_rate,
-            drop_rate=drop_rate,
-            truncate_rate=truncate_rate,
-            reorder=reorder,
-        )
+    try:  # the other options (--latency-ms, the rates, --reorder) are Faults' fields
+        chosen = Faults(seed=seed, **faults)
     except ValueError as error:  # the ranges are click's: only the sum can be wrong here
-        total = throttle_rate + server_error_rate + drop_rate + truncate_rate
+        total = sum(faults[name] for name, _ in _RATES)
         message = f"{_RATE_FLAGS} add up to {total:g}; at most 1 is possible."
         raise click.UsageError(message) from error
     settings = SubmitSettings(seed=seed, balance=balance) if submit else None
     jobs = _load(data, generate, seed)
-    server = Emulator(jobs=jobs, api_key=api_key, faults=faults, port=port, submit=settings)
+    server = Emulator(jobs=jobs, api_key=api_key, faults=chosen, port=port, submit=settings)
     _serve(server, port, ready_file)
