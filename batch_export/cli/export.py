@@ -11,8 +11,7 @@ from batch_export.cli.options import (
     connection_from,
     connection_options,
     escape_formulas_option,
-    format_option,
-    output_option,
+    output_options,
     quiet_option,
     side_file_options,
 )
@@ -22,8 +21,7 @@ __all__ = ["export_command"]
 
 @click.command("export")
 @click.argument("job_id")
-@output_option("File to write.")
-@format_option("Output format [default: from the output's extension].")
+@output_options("File to write.")
 @side_file_options
 @escape_formulas_option
 @click.option(

@@ -23,6 +23,7 @@ __all__ = [
     "file_option",
     "format_option",
     "output_option",
+    "output_options",
     "quiet_option",
     "side_file_options",
 ]
@@ -87,6 +88,17 @@ def format_option(help: str) -> Callable[[F], F]:
     from batch_export.writers import FORMATS  # the registry alone: no writer is loaded
 
     return click.option("--format", "fmt", type=click.Choice(FORMATS), help=help)
+
+
+def output_options(help: str) -> Callable[[F], F]:
+    """``-o/--output FILE`` and its ``--format``, guessed from the file's extension by default:
+    the table that a command writes."""
+
+    def stack(function: F) -> F:
+        function = format_option("Output format [default: from the output's extension].")(function)
+        return output_option(help)(function)
+
+    return stack
 
 
 def file_option(flag: str, name: str, help: str) -> Callable[[F], F]:

@@ -13,8 +13,7 @@ from batch_export.cli.options import (
     connection_from,
     connection_options,
     escape_formulas_option,
-    format_option,
-    output_option,
+    output_options,
     quiet_option,
 )
 
@@ -63,8 +62,7 @@ def _interrupted(*, cancelled: bool) -> NoReturn:
 
 @click.command("scrape")
 @click.argument("urls", type=click.Path(dir_okay=False, allow_dash=True))
-@output_option("File to write: one row per line of URLS.")
-@format_option("Output format [default: from the output's extension].")
+@output_options("File to write: one row per line of URLS.")
 @click.option(
     "--state",
     "state_path",
