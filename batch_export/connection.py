@@ -49,6 +49,7 @@ __all__ = ["Connection", "ConnectionOptions", "option_name"]
 
 
 def _option(
+    default: Any,
     help: str,
     *,
     low: float | None = None,
@@ -56,91 +57,68 @@ def _option(
     low_open: bool = False,
     envvar: str | None = None,
     flag: str | None = None,
-) -> dict[str, Any]:
-    """A field's CLI face: help text, bounds, environment variable, flag spelling."""
-    return {
-        "help": help,
-        "low": low,
-        "high": high,
-        "low_open": low_open,
-        "envvar": envvar,
-        "flag": flag,
-    }
+    secret: bool = False,
+) -> Any:
+    """A field with its default and its CLI face: help text, bounds, environment variable,
+    flag spelling; a ``secret`` is never in a repr."""
+    face = {"help": help, "low": low, "high": high, "low_open": low_open}
+    return field(default=default, repr=not secret, metadata=face | {"envvar": envvar, "flag": flag})
 
 
 @dataclass(frozen=True, kw_only=True)
 class Connection:
     """How to reach the API and how to read a job: what the CLI's shared options set."""
 
-    base_url: str | None = field(
-        default=None,
-        metadata=_option(f"API base URL [default: {DEFAULT_BASE_URL}].", envvar=BASE_URL_ENV),
+    base_url: str | None = _option(
+        None, f"API base URL [default: {DEFAULT_BASE_URL}].", envvar=BASE_URL_ENV
     )
-    api_key: str | None = field(
-        default=None,
-        repr=False,  # a secret: never in a repr
-        metadata=_option(
-            "API key, sent as X-Api-Key. Prefer the environment variable: a flag shows in `ps`.",
-            envvar=API_KEY_ENV,
-        ),
+    api_key: str | None = _option(
+        None,
+        "API key, sent as X-Api-Key. Prefer the environment variable: a flag shows in `ps`.",
+        envvar=API_KEY_ENV,
+        secret=True,
     )
-    page_size: int = field(
-        default=MAX_PAGE_SIZE,
-        metadata=_option(
-            f"Items per page requested from the API (1 to {MAX_PAGE_SIZE}).",
-            low=1,
-            high=MAX_PAGE_SIZE,
-        ),
+    page_size: int = _option(
+        MAX_PAGE_SIZE,
+        f"Items per page requested from the API (1 to {MAX_PAGE_SIZE}).",
+        low=1,
+        high=MAX_PAGE_SIZE,
     )
-    concurrency: int = field(
-        default=DEFAULT_CONCURRENCY,
-        metadata=_option(
-            "Requests in flight at once; lowered automatically while the API answers 429.",
-            low=1,
-            high=64,
-        ),
+    concurrency: int = _option(
+        DEFAULT_CONCURRENCY,
+        "Requests in flight at once; lowered automatically while the API answers 429.",
+        low=1,
+        high=64,
     )
-    max_retries: int = field(
-        default=DEFAULT_MAX_RETRIES,
-        metadata=_option(
-            "Retries of a request that failed for a passing reason (429, 5xx, network).",
-            low=0,
-            high=50,
-        ),
+    max_retries: int = _option(
+        DEFAULT_MAX_RETRIES,
+        "Retries of a request that failed for a passing reason (429, 5xx, network).",
+        low=0,
+        high=50,
     )
-    wait: bool = field(
-        default=True,
-        metadata=_option(
-            "Wait for an unfinished job, or refuse it at once (exit 5).", flag="--wait/--no-wait"
-        ),
+    wait: bool = _option(
+        True, "Wait for an unfinished job, or refuse it at once (exit 5).", flag="--wait/--no-wait"
     )
-    timeout: float = field(
-        default=DEFAULT_WAIT_TIMEOUT,
-        metadata=_option("Seconds to wait for the job to finish before giving up (exit 5).", low=0),
+    timeout: float = _option(
+        DEFAULT_WAIT_TIMEOUT,
+        "Seconds to wait for the job to finish before giving up (exit 5).",
+        low=0,
     )
-    request_timeout: float = field(
-        default=DEFAULT_REQUEST_TIMEOUT,
-        metadata=_option(
-            "Seconds one API request may take in all (connect, headers, body) before it is "
-            "retried.",
-            low=0,
-            low_open=True,
-        ),
+    request_timeout: float = _option(
+        DEFAULT_REQUEST_TIMEOUT,
+        "Seconds one API request may take in all (connect, headers, body) before it is retried.",
+        low=0,
+        low_open=True,
     )
-    max_response_mb: float = field(
-        default=DEFAULT_MAX_RESPONSE_BYTES / 2**20,
-        metadata=_option(
-            "Largest API answer accepted, in MB, on the wire and after decompression.",
-            low=0,
-            low_open=True,
-            high=4096,
-        ),
+    max_response_mb: float = _option(
+        DEFAULT_MAX_RESPONSE_BYTES / 2**20,
+        "Largest API answer accepted, in MB, on the wire and after decompression.",
+        low=0,
+        low_open=True,
+        high=4096,
     )
-    allow_insecure_http: bool = field(
-        default=False,
-        metadata=_option(
-            "Allow sending the API key over plain http to a host other than loopback."
-        ),
+    allow_insecure_http: bool = _option(
+        False, "Allow sending the API key over plain http to a host other than loopback."
     )
     # The delays of the retry policy; its number of attempts comes from max_retries.
     retry: RetryPolicy | None = None
