@@ -76,11 +76,16 @@ def _formats(value: object, problems: list[Problem]) -> list[str]:
     return [name for name in value if name in _FORMATS] or ["markdown"]
 
 
-def _proxy(value: object, problems: list[Problem]) -> dict[str, Any] | None:
+def _object(value: object, name: str, problems: list[Problem]) -> dict[str, Any] | None:
+    """``value`` when it is an object; else None, and a problem unless it is absent."""
+    if value is not None and not isinstance(value, dict):
+        problems.append(_problem("model_type", [name], "Input should be an object", value))
+    return value if isinstance(value, dict) else None
+
+
+def _proxy(given: object, problems: list[Problem]) -> dict[str, Any] | None:
+    value = _object(given, "proxy", problems)
     if value is None:
-        return None
-    if not isinstance(value, dict):
-        problems.append(_problem("model_type", ["proxy"], "Input should be an object", value))
         return None
     country, kind = value.get("country"), value.get("type", "residential")
     if country is not None and not (isinstance(country, str) and _COUNTRY.fullmatch(country)):
@@ -102,11 +107,9 @@ def _headers(value: object, problems: list[Problem]) -> dict[str, str] | None:
     return value
 
 
-def _wait_config(value: object, problems: list[Problem]) -> dict[str, Any] | None:
+def _wait_config(given: object, problems: list[Problem]) -> dict[str, Any] | None:
+    value = _object(given, "wait_config", problems)
     if value is None:
-        return None
-    if not isinstance(value, dict):
-        problems.append(_problem("model_type", ["wait_config"], "Input should be an object", value))
         return None
     wait_for, timeout, until = (
         value.get("wait_for"),
