@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from tqdm.auto import tqdm
+from batch_export.summary.progress import close_bars, progress_bar
 
 __all__ = ["ScrapeProgress"]
 
@@ -30,16 +30,12 @@ class ScrapeProgress:
         self._batches: Any = None
         self._items: Any = None
 
-    def _bar(self, **options: Any) -> Any:
-        disable = not self.enabled if self.enabled is not None else None
-        return tqdm(disable=disable, leave=False, dynamic_ncols=True, **options)
-
     def start(self, *, batches: int, items: int) -> None:
         """A round of ``batches`` batches carrying ``items`` URLs begins."""
         with self._lock:
             self.close()
-            self._batches = self._bar(desc="batches", unit="batch", total=batches)
-            self._items = self._bar(desc="items", unit="item", total=items)
+            self._batches = progress_bar(self.enabled, desc="batches", unit="batch", total=batches)
+            self._items = progress_bar(self.enabled, desc="items", unit="item", total=items)
 
     def batch_done(self, *, items: int) -> None:
         """One batch's job was exported, with ``items`` rows."""
@@ -50,7 +46,5 @@ class ScrapeProgress:
 
     def close(self) -> None:
         """Remove the bars."""
-        for bar in (self._batches, self._items):
-            if bar is not None:
-                bar.close()
+        close_bars(self._batches, self._items)
         self._batches = self._items = None

@@ -20,7 +20,21 @@ from tqdm.auto import tqdm
 
 from batch_export.job import JobStatus
 
-__all__ = ["Progress"]
+__all__ = ["Progress", "close_bars", "progress_bar"]
+
+
+def progress_bar(enabled: bool | None, **options: Any) -> Any:
+    """A tqdm bar that goes when closed; ``enabled=None`` lets tqdm decide (a terminal or a
+    notebook: on; a pipe or a file: off)."""
+    disable = not enabled if enabled is not None else None
+    return tqdm(disable=disable, leave=False, dynamic_ncols=True, **options)
+
+
+def close_bars(*bars: Any) -> None:
+    """Close each bar that is there (None is a bar not shown yet)."""
+    for bar in bars:
+        if bar is not None:
+            bar.close()
 
 
 class Progress:
@@ -31,21 +45,16 @@ class Progress:
         self._waiting: Any = None
         self._exporting: Any = None
 
-    def _bar(self, **options: Any) -> Any:
-        return tqdm(
-            disable=not self.enabled if self.enabled is not None else None,
-            leave=False,
-            dynamic_ncols=True,
-            **options,
-        )
-
     def poll(self, job: JobStatus) -> None:
         """Show how far an unfinished job has come."""
         if job.is_terminal and self._waiting is None:
             return
         if self._waiting is None:
-            self._waiting = self._bar(
-                desc=f"waiting for {job.job_id[:12]}", unit="item", total=job.total_urls
+            self._waiting = progress_bar(
+                self.enabled,
+                desc=f"waiting for {job.job_id[:12]}",
+                unit="item",
+                total=job.total_urls,
             )
         self._waiting.total = job.total_urls
         self._waiting.n = job.finished_items
@@ -59,7 +68,9 @@ class Progress:
         if self._waiting is not None:
             self._waiting.close()
             self._waiting = None
-        self._exporting = self._bar(desc="exporting", unit="item", total=total_items)
+        self._exporting = progress_bar(
+            self.enabled, desc="exporting", unit="item", total=total_items
+        )
         self._pages = total_pages
 
     def advance(self, items: int) -> None:
@@ -69,7 +80,5 @@ class Progress:
 
     def close(self) -> None:
         """Remove the bars."""
-        for bar in (self._waiting, self._exporting):
-            if bar is not None:
-                bar.close()
+        close_bars(self._waiting, self._exporting)
         self._waiting = self._exporting = None
