@@ -9,16 +9,7 @@ met while writing becomes an :class:`~batch_export.errors.OutputError` naming th
 
 Temporary files are named ``.<name>.batch-export-<pid>-<random>.tmp``: hidden, beside the
 destination (``os.replace`` is atomic only within one file system), and traceable to the
-process that made them.
-
-Example:
-
-    >>> import pathlib, tempfile
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "out.csv"
-    >>> with atomic_output(path) as sink:
-    ...     _ = sink.write(b"a,b\\n")
-    >>> path.read_bytes()
-    b'a,b\\n'
+process that made them. :func:`atomic_output`'s docstring shows it at work.
 """
 
 from __future__ import annotations
