@@ -65,6 +65,20 @@ def job_body(job_id: str, results: list[dict[str, Any]], **fields: Any) -> dict[
     return body
 
 
+def listing_entry(doc: dict[str, Any]) -> dict[str, Any]:
+    """A job's status body (an emulator job document) as the listing shows the job."""
+    return {
+        "job_id": doc["job_id"],
+        "status": doc["status"],
+        "accepted_urls": doc["total_urls"],
+        "completed_urls": doc["completed_urls"],
+        "failed_urls": doc["failed_urls"],
+        "config": doc["batch_config"],
+        "created_at": doc["created_at"],
+        "completed_at": doc["completed_at"],
+    }
+
+
 def item(index: int, **fields: Any) -> dict[str, Any]:
     """A completed item."""
     base: dict[str, Any] = {

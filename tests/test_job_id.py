@@ -24,7 +24,7 @@ from batch_export.fetch.client import check_job_id
 from batch_export.frame import iter_batches, read_job, read_jobs
 from batch_export.testing import Emulator, generate_job
 from tests.conftest import CANARY_KEY, SMALL_JOB
-from tests.scripted import Answer, item, paged, scripted_server
+from tests.scripted import Answer, item, listing_entry, paged, scripted_server
 
 JOB = "9d7b2c8e-8a4b-4c10-9af3-65f4f8f6c019"
 FORMS = [
@@ -150,17 +150,7 @@ def test_iter_batches_refuses_a_bad_id_at_once() -> None:
 def upper_case_account() -> Any:
     """An account whose listing shows its one job's id in upper case, as its status does."""
     doc = generate_job(job_id=JOB.upper(), items=3, seed=5)
-    entry = {
-        "job_id": JOB.upper(),
-        "status": doc["status"],
-        "accepted_urls": doc["total_urls"],
-        "completed_urls": doc["completed_urls"],
-        "failed_urls": doc["failed_urls"],
-        "config": doc["batch_config"],
-        "created_at": doc["created_at"],
-        "completed_at": doc["completed_at"],
-    }
-    listing = {"jobs": [entry], "page": 1, "page_size": 50, "page_count": 1}
+    listing = {"jobs": [listing_entry(doc)], "page": 1, "page_size": 50, "page_count": 1}
     pages = paged(
         JOB.upper(), doc["results"], **{k: doc[k] for k in ("created_at", "completed_at")}
     )
