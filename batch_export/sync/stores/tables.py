@@ -40,7 +40,6 @@ import mmap
 import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from types import TracebackType
 
 import pyarrow as pa
 
@@ -283,12 +282,7 @@ class Spool:
     def __enter__(self) -> Spool:
         return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self._file.close()
         # Arrow buffers still in use keep the mapping alive; it goes with the last of them.
         with contextlib.suppress(BufferError):
