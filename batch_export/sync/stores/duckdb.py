@@ -31,7 +31,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import duckdb
 import pyarrow as pa
@@ -40,7 +40,7 @@ from batch_export.errors import InvalidInputError, OutputError
 from batch_export.sync.store import ITEMS_TABLE, JOBS_TABLE
 from batch_export.sync.stores.native import native_condition, native_reason
 from batch_export.sync.stores.sql import SqlStore
-from batch_export.sync.stores.tables import first_line, sql_type
+from batch_export.sync.stores.tables import first_line
 
 __all__ = ["SCHEME", "DuckDBStore", "duckdb_path", "duckdb_type"]
 
@@ -72,24 +72,21 @@ def duckdb_type(kind: pa.DataType) -> str:
     >>> duckdb_type(pa.list_(pa.string()))
     'VARCHAR[]'
     """
-    return sql_type(kind, _TYPES)
-
-
-_TYPES = {
-    "text": "VARCHAR",
-    "bigint": "BIGINT",
-    "integer": "INTEGER",
-    "date": "DATE",
-    "timestamptz": "TIMESTAMP WITH TIME ZONE",
-    "timestamp": "TIMESTAMP",
-}
+    return DuckDBStore.column_type("", kind)
 
 
 class DuckDBStore(SqlStore):
     """The ``items`` and ``jobs`` tables (names configurable) of one DuckDB file."""
 
     dialect = "DuckDB"
-    text_type = "VARCHAR"
+    types: ClassVar[dict[str, str]] = {
+        "text": "VARCHAR",
+        "bigint": "BIGINT",
+        "integer": "INTEGER",
+        "date": "DATE",
+        "timestamptz": "TIMESTAMP WITH TIME ZONE",
+        "timestamp": "TIMESTAMP",
+    }
     marks = ("?", "?")
 
     def __init__(
@@ -99,11 +96,6 @@ class DuckDBStore(SqlStore):
         super().__init__(url, items_table=items_table, jobs_table=jobs_table)
         self._connection_lock = threading.Lock()
         self._connection: duckdb.DuckDBPyConnection | None = None
-
-    @classmethod
-    def column_type(cls, name: str, kind: pa.DataType) -> str:
-        """The DuckDB column type (see :func:`duckdb_type`)."""
-        return duckdb_type(kind)
 
     def close(self) -> None:
         """Close the database file."""

@@ -37,7 +37,7 @@ import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 import adbc_driver_manager
@@ -48,7 +48,7 @@ from batch_export.errors import InvalidInputError, OutputError
 from batch_export.sync.store import ITEMS_TABLE, JOBS_TABLE, JobLoad, Loaded
 from batch_export.sync.stores.native import is_disk_full
 from batch_export.sync.stores.sql import SqlStore
-from batch_export.sync.stores.tables import first_line, quoted_identifier, sql_type
+from batch_export.sync.stores.tables import first_line, quoted_identifier
 
 __all__ = ["JSON_COLUMNS", "SCHEMES", "PostgresStore", "check_url", "postgres_type"]
 
@@ -86,24 +86,21 @@ def postgres_type(name: str, kind: pa.DataType) -> str:
     >>> postgres_type("links", pa.list_(pa.string())), postgres_type("extra", pa.string())
     ('text[]', 'jsonb')
     """
-    return "jsonb" if name in JSON_COLUMNS else sql_type(kind, _TYPES)
-
-
-_TYPES = {
-    "text": "text",
-    "bigint": "bigint",
-    "integer": "integer",
-    "date": "date",
-    "timestamptz": "timestamp with time zone",
-    "timestamp": "timestamp without time zone",
-}
+    return PostgresStore.column_type(name, kind)
 
 
 class PostgresStore(SqlStore):
     """The ``items`` and ``jobs`` tables (names configurable) of one PostgreSQL database."""
 
     dialect = "PostgreSQL"
-    text_type = "text"
+    types: ClassVar[dict[str, str]] = {
+        "text": "text",
+        "bigint": "bigint",
+        "integer": "integer",
+        "date": "date",
+        "timestamptz": "timestamp with time zone",
+        "timestamp": "timestamp without time zone",
+    }
     marks = ("$1", "$2")
     json_columns = JSON_COLUMNS
     holds_every_value = False  # no NUL in text or jsonb
@@ -117,8 +114,8 @@ class PostgresStore(SqlStore):
 
     @classmethod
     def column_type(cls, name: str, kind: pa.DataType) -> str:
-        """The PostgreSQL column type (see :func:`postgres_type`)."""
-        return postgres_type(name, kind)
+        """``jsonb`` for the columns that hold JSON, else the type of :attr:`types`."""
+        return "jsonb" if name in cls.json_columns else super().column_type(name, kind)
 
     def load(self, load: JobLoad, batches: Iterable[pa.RecordBatch]) -> Loaded:
         """Replace the job's rows and its jobs row in one transaction (see above)."""

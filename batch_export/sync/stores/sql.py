@@ -11,7 +11,7 @@ database, and its watermark in :data:`~batch_export.sync.watermark.WATERMARK_TAB
   then, in one transaction, holds the job against other writers, replaces its rows, and
   replaces its jobs row: a reader sees the job as it was or as it is, never half.
 
-A dialect says how, in hooks: its types (:meth:`SqlStore.column_type`), a connection and its
+A dialect says how, in hooks: its types (:attr:`SqlStore.types`), a connection and its
 errors in one sentence (:meth:`SqlStore._session`), a transaction, statements with parameters
 (``_query``, ``_execute``), column discovery (``_existing_columns``) and a job's rows replaced
 from Arrow (``_replace``); and, where it has them, a lock across writers (``_hold``), its own
@@ -36,6 +36,7 @@ from batch_export.sync.stores.tables import (
     Spool,
     columns_to_add,
     jobs_row,
+    sql_type,
     state_of,
     table_names,
 )
@@ -51,7 +52,8 @@ class SqlStore(Closing, ABC):
     """The ``items`` and ``jobs`` tables (names configurable) of one SQL database."""
 
     dialect: ClassVar[str]  # the database's name, in messages
-    text_type: ClassVar[str]  # its type for text
+    # Its spelling of text, bigint, integer, date, timestamptz and timestamp (see sql_type).
+    types: ClassVar[dict[str, str]]
     marks: ClassVar[tuple[str, str]]  # its first two parameter marks
     json_columns: ClassVar[frozenset[str]] = frozenset()  # columns that hold JSON
     holds_every_value: ClassVar[bool] = True  # False: the rule of stores.values applies
@@ -65,14 +67,14 @@ class SqlStore(Closing, ABC):
             table: {field.name: self.column_type(field.name, field.type) for field in schema}
             for table, schema in (("items", ITEM_SCHEMA), ("jobs", STORE_JOBS_SCHEMA))
         }
-        self._watermark = WatermarkSql.of(text=self.text_type, marks=self.marks)
+        self._watermark = WatermarkSql.of(text=self.types["text"], marks=self.marks)
         self._ready_lock = threading.Lock()
         self._ready = False
 
     @classmethod
-    @abstractmethod
     def column_type(cls, name: str, kind: pa.DataType) -> str:
         """The dialect's column type for a column of the item or jobs schema."""
+        return sql_type(kind, cls.types)
 
     def scan(self) -> StoreState:
         """The tokens of the jobs table (none when it does not exist yet), and the watermark."""
