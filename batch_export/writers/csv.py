@@ -50,9 +50,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from batch_export.batches import BatchBuffer
 from batch_export.schema import ITEM_SCHEMA, LIST_COLUMNS
 from batch_export.text import encode_json
+from batch_export.writers.buffered import BufferedWriter
 
 __all__ = [
     "CHUNK_BYTES",
@@ -91,11 +91,12 @@ _CSV_SCHEMA = _csv_schema(ITEM_SCHEMA)
 _WRITE_OPTIONS = pa_csv.WriteOptions(include_header=True, quoting_style="needed")
 
 
-class CsvWriter:
+class CsvWriter(BufferedWriter):
     """Write record batches of the item schema to ``sink`` as CSV.
 
     Batches are encoded ``chunk_rows`` rows or ``chunk_bytes`` bytes at a time, since each
-    encoding step has a fixed cost that one 50-row page would pay over and over.
+    encoding step has a fixed cost that one 50-row page would pay over and over. The header
+    is there even with no rows.
 
     Example:
 
@@ -117,32 +118,16 @@ class CsvWriter:
         chunk_bytes: int = CHUNK_BYTES,
         schema: pa.Schema = ITEM_SCHEMA,
     ) -> None:
+        super().__init__(rows=chunk_rows, nbytes=chunk_bytes, schema=schema)
         self._escape_formulas = escape_formulas
-        self._buffer = BatchBuffer(rows=chunk_rows, nbytes=chunk_bytes, schema=schema)
-        self._closed = False
         self._writer = pa_csv.CSVWriter(sink, _csv_schema(schema), write_options=_WRITE_OPTIONS)
 
-    def write(self, batch: pa.RecordBatch) -> None:
-        """Append the rows of ``batch``."""
-        if self._closed:
-            raise ValueError("write() after close() on a CsvWriter")
-        if self._buffer.add(batch):
-            self._write_pending()
-
-    def close(self) -> None:
-        """Write what is pending (the header is there even with no rows); the sink stays open."""
-        if self._closed:
-            return
-        self._closed = True
-        self._write_pending()
-        self._writer.close()
-
-    def _write_pending(self) -> None:
-        table = self._buffer.take_table()
-        if table is None:
-            return
+    def _write_table(self, table: pa.Table) -> None:
         for batch in table.combine_chunks().to_batches():
             self._writer.write_batch(to_csv_batch(batch, escape_formulas=self._escape_formulas))
+
+    def _finish(self) -> None:
+        self._writer.close()
 
 
 def to_csv_batch(batch: pa.RecordBatch, *, escape_formulas: bool = False) -> pa.RecordBatch:

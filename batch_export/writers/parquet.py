@@ -35,8 +35,8 @@ from typing import BinaryIO
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from batch_export.batches import BatchBuffer
 from batch_export.schema import ITEM_SCHEMA
+from batch_export.writers.buffered import BufferedWriter
 
 __all__ = ["ROW_GROUP_BYTES", "ROW_GROUP_ROWS", "ParquetWriter", "buffered", "read_table"]
 
@@ -55,7 +55,7 @@ _NO_DICTIONARY = frozenset({"markdown", "html", "links", "extra"})
 _NO_STATISTICS = frozenset({"markdown", "html", "extra"})
 
 
-class ParquetWriter:
+class ParquetWriter(BufferedWriter):
     """Write record batches of the item schema to ``sink`` as one Parquet file.
 
     Example:
@@ -78,8 +78,7 @@ class ParquetWriter:
         metadata: Mapping[str, str] | None = None,
         schema: pa.Schema = ITEM_SCHEMA,
     ) -> None:
-        self._buffer = BatchBuffer(rows=row_group_rows, nbytes=row_group_bytes, schema=schema)
-        self._closed = False
+        super().__init__(rows=row_group_rows, nbytes=row_group_bytes, schema=schema)
         # The job's header (see batch_export.schema.export_metadata) rides in the schema's
         # key-value metadata, beside the schema version, so that the file describes its job.
         schema = schema.with_metadata({**(schema.metadata or {}), **(metadata or {})})
@@ -93,30 +92,17 @@ class ParquetWriter:
             write_statistics=[n for n in schema.names if n not in _NO_STATISTICS],
         )
 
-    def write(self, batch: pa.RecordBatch) -> None:
-        """Buffer ``batch``; write a row group when enough rows or bytes are pending."""
-        if self._closed:
-            raise ValueError("write() after close() on a ParquetWriter")
-        if self._buffer.add(batch):
-            self._write_row_group()
+    def _write_table(self, table: pa.Table) -> None:
+        """One row group. One chunk per column: pyarrow starts a data page at each chunk
+        boundary, and the boundaries depend on how the pages came (concurrency, chunking);
+        the file's bytes must not."""
+        table = table.combine_chunks()
+        self._writer.write_table(table, row_group_size=table.num_rows)
 
-    def close(self) -> None:
-        """Write what is pending and the file footer; the sink stays open."""
-        if self._closed:
-            return
-        self._closed = True
-        self._write_row_group()
+    def _finish(self) -> None:
+        """The file footer; the rest goes to the sink, which stays open."""
         self._writer.close()
-        self._stream.detach()  # the rest goes to the sink, which stays open
-
-    def _write_row_group(self) -> None:
-        table = self._buffer.take_table()
-        if table is not None:
-            # One chunk per column: pyarrow starts a data page at each chunk boundary, and
-            # the boundaries depend on how the pages came (concurrency, chunking); the
-            # file's bytes must not.
-            table = table.combine_chunks()
-            self._writer.write_table(table, row_group_size=table.num_rows)
+        self._stream.detach()
 
 
 def buffered(sink: BinaryIO) -> pa.BufferedOutputStream:
