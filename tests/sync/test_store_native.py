@@ -34,7 +34,12 @@ from batch_export.export import Connection
 from batch_export.sync import sync
 from batch_export.sync.stores import delta as delta_store
 from batch_export.sync.stores.dataset import DatasetStore
-from batch_export.sync.stores.native import MAX_LINES, captured_stderr, native_event
+from batch_export.sync.stores.native import (
+    MAX_LINES,
+    captured_stderr,
+    native_event,
+    native_events,
+)
 from batch_export.testing import Emulator, generate_account
 from tests.conftest import CANARY_KEY
 from tests.postgres import PostgresServer, running_postgres
@@ -267,3 +272,17 @@ def test_a_notebook_with_events_on_stderr_gets_only_events(
     assert sum(event["event"] == "job_exported" for event in events) == len(
         expected_rows(small_docs())
     )
+
+
+def test_without_a_descriptor_2_nothing_is_caught_and_nothing_fails() -> None:
+    events: list[tuple[str, dict[str, Any]]] = []
+    saved = os.dup(2)
+    os.close(2)  # as under pythonw, or in a daemon that closed it
+    try:
+        with native_events(recorder(events)):
+            pass
+        still_closed = not Path("/proc/self/fd/2").exists()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    assert events == [] and still_closed

@@ -182,8 +182,13 @@ def captured_stderr() -> Iterator[CapturedStderr]:
 
 @contextlib.contextmanager
 def _descriptor_2_piped() -> Iterator[CapturedStderr]:
-    sys.stderr.flush()
-    saved = os.dup(2)
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no descriptor 2 (closed, as under pythonw): nothing to catch
+        yield CapturedStderr(sys.stderr)
+        return
     reading, writing = os.pipe()
     os.dup2(writing, 2)
     os.close(writing)
