@@ -241,7 +241,9 @@ def test_sync_from_python_tells_what_native_code_printed_as_an_event(
     report = sync(tmp_path / "ds", connection=small, on_event=recorder(events))
     assert report.exit_code == 0
     said = [fields for name, fields in events if name == "native_output"]
-    assert said == [{"lines": 3, "text": "\n".join(PANIC)}]  # every line, none raw
+    # Every line, in order, none raw (one burst, unless the machine paused the writer 0.2 s).
+    assert said and sum(fields["lines"] for fields in said) == len(PANIC)
+    assert "\n".join(str(fields["text"]) for fields in said) == "\n".join(PANIC)
     assert events[-1][0] == "run_finished"
     assert "panicked" not in capfd.readouterr().err
 
@@ -267,7 +269,8 @@ def test_a_notebook_with_events_on_stderr_gets_only_events(
     assert lines[0] == "ours, before" and lines[-1] == "ours, after"
     events = [json.loads(line) for line in lines[1:-1]]
     said = [event for event in events if event["event"] == "native_output"]
-    assert [(e["lines"], e["text"]) for e in said] == [(3, "\n".join(PANIC))]
+    assert said and sum(event["lines"] for event in said) == len(PANIC)
+    assert "\n".join(event["text"] for event in said) == "\n".join(PANIC)
     assert events[-1]["event"] == "run_finished"
     assert sum(event["event"] == "job_exported" for event in events) == len(
         expected_rows(small_docs())
