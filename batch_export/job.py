@@ -43,6 +43,7 @@ from batch_export.text import shown as shown_value
 
 __all__ = [
     "COUNTERS",
+    "JOB_FIELDS",
     "MAX_DEPTH",
     "MAX_JOB_ITEMS",
     "MAX_TEXT",
@@ -75,6 +76,9 @@ _KNOWN_FIELDS = frozenset(
         "results",
     }
 )
+# A status answer's own fields, its results aside (the page scan reads a page in one pass
+# when it holds no other).
+JOB_FIELDS: frozenset[str] = _KNOWN_FIELDS - {"results"}
 _TOKEN_FIELDS = frozenset({"tokens_charged_total", "tokens_reserved"})
 
 

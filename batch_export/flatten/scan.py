@@ -38,7 +38,7 @@ from typing import Any
 import msgspec
 
 from batch_export.errors import ResponseShapeError
-from batch_export.job import JobStatus, ResultPage, decode_json
+from batch_export.job import JOB_FIELDS, JobStatus, ResultPage, decode_json
 
 __all__ = ["PageScanner", "ResultBody"]
 
@@ -46,20 +46,22 @@ _NULL = msgspec.Raw(b"null")
 _MAX_INDEX = 2**63 - 1  # an index must fit the int64 column
 
 
-class _Data(msgspec.Struct, forbid_unknown_fields=True):
+# Raw values and an int only: these structs can hold no cycle, so the collector need not
+# track the 100,000 of them a big export makes.
+class _Data(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     markdown: msgspec.Raw = _NULL
     html: msgspec.Raw = _NULL
     links: msgspec.Raw = _NULL
 
 
-class _Metadata(msgspec.Struct, forbid_unknown_fields=True):
+class _Metadata(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     http_status: msgspec.Raw = _NULL
     duration_ms: msgspec.Raw = _NULL
     retry_count: msgspec.Raw = _NULL
     tokens_charged: msgspec.Raw = _NULL
 
 
-class _Item(msgspec.Struct, forbid_unknown_fields=True):
+class _Item(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     input_index: int
     url: msgspec.Raw = _NULL
     status: msgspec.Raw = _NULL
@@ -69,8 +71,25 @@ class _Item(msgspec.Struct, forbid_unknown_fields=True):
     metadata: _Metadata | None = None
 
 
-# The page's own fields as raw JSON (the results are skipped over, not parsed), then the
-# results with only their indexes parsed.
+# A page whose own fields are all documented ones is read in one pass: those fields as raw
+# JSON, the results with only their indexes parsed. Any other page is read in two: its own
+# fields as raw JSON (the results skipped over), then the results.
+_HEADER_FIELDS = tuple(sorted(JOB_FIELDS))
+
+
+class _Results(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    results: list[_Item] | msgspec.UnsetType = msgspec.UNSET
+
+
+_PAGE: msgspec.json.Decoder[_Results] = msgspec.json.Decoder(
+    msgspec.defstruct(
+        "_Page",
+        [(name, msgspec.Raw | msgspec.UnsetType, msgspec.UNSET) for name in _HEADER_FIELDS],
+        bases=(_Results,),
+        forbid_unknown_fields=True,
+        gc=False,
+    )
+)
 _TOP = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _RESULTS = msgspec.json.Decoder(list[_Item])
 
@@ -115,9 +134,12 @@ class PageScanner:
     def __init__(self, job_id: str, *, page_size: int) -> None:
         self.job_id = job_id
         self.page_size = page_size
+        # The last page's own fields, as bytes, and the job's status read from them: the
+        # pages of a finished job repeat the same fields, checked once.
+        self._last: tuple[tuple[tuple[str, bytes], ...], JobStatus] | None = None
 
     def __call__(self, content: bytes, url: str, page: int) -> ResultBody:
-        scanned = _scan(content, self.job_id)
+        scanned = self._scan(content)
         if scanned is not None:
             job, indexes = scanned
             return ResultBody(job_id=self.job_id, page=page, indexes=indexes, body=content, job=job)
@@ -126,28 +148,62 @@ class PageScanner:
         )
         return ResultBody.from_result_page(result)
 
+    def _scan(self, content: bytes) -> tuple[JobStatus, list[int]] | None:
+        read = _read(content)
+        if read is None:
+            return None
+        header, items = read
+        fields = tuple((name, bytes(raw)) for name, raw in header.items())
+        last = self._last
+        if last is not None and last[0] == fields:
+            job: JobStatus | None = last[1]
+        else:
+            job = _job(header, self.job_id)
+            if job is not None:
+                self._last = fields, job
+        return None if job is None else _indexed(job, items)
+
 
 def scan_indexes(content: bytes, job_id: str) -> list[int] | None:
     """The page's ``input_index`` values when it may take the chunked road, else None."""
-    scanned = _scan(content, job_id)
+    read = _read(content)
+    job = None if read is None else _job(read[0], job_id)
+    scanned = None if read is None or job is None else _indexed(job, read[1])
     return None if scanned is None else scanned[1]
 
 
-def _scan(content: bytes, job_id: str) -> tuple[JobStatus, list[int]] | None:
+def _read(content: bytes) -> tuple[dict[str, msgspec.Raw], list[_Item]] | None:
+    """The page's own fields as raw JSON, and its items; None when it has no results or
+    they are not what the chunked road takes."""
     try:
+        page = _PAGE.decode(content)
+    except (msgspec.DecodeError, RecursionError):
+        page = None  # a field of its own that is not documented, or a page for the general road
+    try:
+        if page is not None:
+            if page.results is msgspec.UNSET:
+                return None
+            fields = ((name, getattr(page, name)) for name in _HEADER_FIELDS)
+            return {name: raw for name, raw in fields if raw is not msgspec.UNSET}, page.results
         top = _TOP.decode(content)
         results = top.pop("results", None)
-        if results is None:
-            return None
-        header = {name: msgspec.json.decode(raw) for name, raw in top.items()}
-        items = _RESULTS.decode(results)
+        return None if results is None else (top, _RESULTS.decode(results))
     except (msgspec.DecodeError, RecursionError):
         return None
+
+
+def _job(header: dict[str, msgspec.Raw], job_id: str) -> JobStatus | None:
+    """The job's status from a page's own fields, or None where the general road would refuse
+    them: the same checks as its (:meth:`JobStatus.from_response`), so both refuse the same."""
     try:
-        # The same checks as the general road's, so that both refuse the same pages.
-        job = JobStatus.from_response(header, job_id=job_id)
-    except ResponseShapeError:
+        return JobStatus.from_response(
+            {name: msgspec.json.decode(raw) for name, raw in header.items()}, job_id=job_id
+        )
+    except (msgspec.DecodeError, RecursionError, ResponseShapeError):
         return None
+
+
+def _indexed(job: JobStatus, items: list[_Item]) -> tuple[JobStatus, list[int]] | None:
     indexes = [item.input_index for item in items]
     if any(index < 0 or index > _MAX_INDEX for index in indexes):
         return None
