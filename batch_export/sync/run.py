@@ -30,6 +30,7 @@ Example (against the bundled emulator):
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
@@ -295,6 +296,14 @@ def _export_job(run: _Run, planned: PlannedJob) -> dict[str, Any]:
     with open_job(
         job_id, connection=run.connection, client=run.client, assume_finished=True, count=False
     ) as stream:
+        # Called once the batches are consumed, by the store and by the event below: the
+        # runs of the API key hidden, in the listing's entry, the job's fields and the items.
+        counts = functools.cache(
+            lambda: {
+                **stream.failure_columns(),
+                "api_key_hidden": stream.hidden + planned.job.hidden,
+            }
+        )
         load = JobLoad(
             job=stream.job,
             token=planned.job.token,
@@ -303,10 +312,7 @@ def _export_job(run: _Run, planned: PlannedJob) -> dict[str, Any]:
             exported_at=utc_now(),
             tool_version=__version__,
             values_changed=lambda: stream.values_changed,
-            counts=lambda: {
-                **stream.failure_columns(),
-                "api_key_hidden": stream.hidden + planned.job.hidden,
-            },
+            counts=counts,
         )
         loaded = run.store.load(load, stream)
     seconds = round(time.monotonic() - started, 3)
@@ -316,7 +322,7 @@ def _export_job(run: _Run, planned: PlannedJob) -> dict[str, Any]:
         **loaded.fields(),
         "seconds": seconds,
     }
-    hidden = stream.hidden + planned.job.hidden
+    hidden = counts()["api_key_hidden"]
     if hidden:  # runs of the API key that the answers held, written <hidden>
         fields["api_key_hidden"] = hidden
     run.emit("job_exported", fields)
