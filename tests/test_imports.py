@@ -73,6 +73,15 @@ def test_export_loads_no_pandas(sample_api: Emulator, tmp_path: Path) -> None:
     assert "pandas" not in _tops(loaded)
 
 
+def test_a_quiet_export_loads_no_progress_bars(sample_api: Emulator, tmp_path: Path) -> None:
+    # tqdm.auto loads asyncio and importlib.metadata: 60 ms before the first request.
+    env = {"SCRAPER_API_BASE_URL": sample_api.base_url, "GEONODE_SCRAPER_API_KEY": CANARY_KEY}
+    output = tmp_path / "out.parquet"
+    loaded = _loaded(tmp_path, ["export", SMALL_JOB, "-o", str(output), "--quiet"], env)
+    assert output.exists()
+    assert "tqdm" not in _tops(loaded)
+
+
 def test_sync_loads_no_pandas(tmp_path: Path) -> None:
     jobs = generate_account(jobs=6, processing=0, seed=3)
     with Emulator(jobs=jobs, api_key=CANARY_KEY) as emulator:

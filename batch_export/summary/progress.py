@@ -16,8 +16,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from batch_export.job import JobStatus
 
 __all__ = ["Progress", "close_bars", "progress_bar"]
@@ -26,6 +24,10 @@ __all__ = ["Progress", "close_bars", "progress_bar"]
 def progress_bar(enabled: bool | None, **options: Any) -> Any:
     """A tqdm bar that goes when closed; ``enabled=None`` lets tqdm decide (a terminal or a
     notebook: on; a pipe or a file: off)."""
+    # Imported on the first bar: tqdm.auto loads asyncio and importlib.metadata (60 ms before
+    # an export's first request, where --quiet shows no bar).
+    from tqdm.auto import tqdm
+
     disable = not enabled if enabled is not None else None
     return tqdm(disable=disable, leave=False, dynamic_ncols=True, **options)
 
@@ -47,7 +49,7 @@ class Progress:
 
     def poll(self, job: JobStatus) -> None:
         """Show how far an unfinished job has come."""
-        if job.is_terminal and self._waiting is None:
+        if self.enabled is False or (job.is_terminal and self._waiting is None):
             return
         if self._waiting is None:
             self._waiting = progress_bar(
@@ -68,9 +70,10 @@ class Progress:
         if self._waiting is not None:
             self._waiting.close()
             self._waiting = None
-        self._exporting = progress_bar(
-            self.enabled, desc="exporting", unit="item", total=total_items
-        )
+        if self.enabled is not False:  # no bar at all when off (see progress_bar)
+            self._exporting = progress_bar(
+                self.enabled, desc="exporting", unit="item", total=total_items
+            )
         self._pages = total_pages
 
     def advance(self, items: int) -> None:
