@@ -2,7 +2,8 @@
 
 Every request to the API goes through :class:`ApiClient`. It translates libcurl's and the
 server's failures into the error tree (:mod:`batch_export.errors`) here and nowhere else,
-retries what may pass (:mod:`batch_export.fetch.retry`), lowers concurrency on 429
+retries what may pass (:mod:`batch_export.fetch.attempts`, under the policy of
+:mod:`batch_export.fetch.retry`), lowers concurrency on 429
 (:mod:`batch_export.fetch.throttle`), and bounds what the server controls
 (:mod:`batch_export.fetch.transport`): a total deadline per request (``timeout``, also the bound of
 each read) and a maximum answer size, on the wire and decompressed (``max_response_bytes``,
@@ -46,16 +47,13 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
-import random
 import re
-import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, TypedDict, TypeVar, Unpack, overload
 from urllib.parse import urljoin, urlsplit
 
@@ -70,16 +68,15 @@ from batch_export.api import (
     canonical_job_id,
 )
 from batch_export.errors import (
-    ApiError,
-    BatchExportError,
     InsecureTransportError,
     InvalidInputError,
     ResponseShapeError,
     TransientApiError,
 )
+from batch_export.fetch.attempts import Attempts, RequestStats
 from batch_export.fetch.exchange import Exchange, Outgoing, Pending
-from batch_export.fetch.retry import RetryPolicy, call_with_retries
-from batch_export.fetch.secret import Secret, check_api_key, redact, scrub
+from batch_export.fetch.retry import RetryPolicy
+from batch_export.fetch.secret import Secret, check_api_key, redact
 from batch_export.fetch.throttle import AdaptiveLimit
 from batch_export.fetch.transport import is_loopback
 from batch_export.job import ResultPage, decode_json
@@ -125,31 +122,6 @@ def check_job_id(job_id: str) -> str:
             "returned (letters, digits, '-' and '_', e.g. 9d7b2c8e-8a4b-4c10-9af3-65f4f8f6c019)."
         )
     return canonical
-
-
-class RequestStats:
-    """Thread-safe counts of what the client did: requests, and retries by reason."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.requests = 0
-        self.retries: Counter[str] = Counter()
-
-    def count_request(self) -> None:
-        with self._lock:
-            self.requests += 1
-
-    def count_retry(self, reason: str) -> None:
-        with self._lock:
-            self.retries[reason] += 1
-
-    def to_dict(self) -> dict[str, Any]:
-        with self._lock:
-            return {
-                "requests": self.requests,
-                "retries": sum(self.retries.values()),
-                "retries_by_reason": dict(sorted(self.retries.items())),
-            }
 
 
 class RequestOptions(TypedDict, total=False):
@@ -206,10 +178,6 @@ class ApiClient:
             _positive("max_response_bytes", max_response_bytes, "--max-response-mb")
         )
         self.limit = AdaptiveLimit(concurrency)
-        self.stats = RequestStats()
-        self._sleep = sleep
-        self._on_retry = on_retry
-        self._rng = random.Random()
         self._exchange = Exchange(
             base_url=self.base_url,
             api_key=self._api_key,
@@ -217,6 +185,10 @@ class ApiClient:
             max_response_bytes=self.max_response_bytes,
             gate=self.limit,
         )
+        self._attempts = Attempts(
+            self._exchange, api_key=self._api_key, policy=self.retry, sleep=sleep, on_retry=on_retry
+        )
+        self.stats: RequestStats = self._attempts.stats
 
     def __repr__(self) -> str:
         return f"ApiClient(base_url={self.base_url!r}, api_key=<hidden>)"
@@ -234,15 +206,6 @@ class ApiClient:
     def redact(self, text: str) -> str:
         """``text`` with this client's API key, and any long piece of it, hidden."""
         return redact(text, self._api_key, short_too=False)
-
-    @contextmanager
-    def _scrubbing(self) -> Iterator[None]:
-        """Let no error leave with the key, or a long piece of it, in its text."""
-        try:
-            yield
-        except BatchExportError as error:
-            scrub(error, self._api_key)
-            raise
 
     @overload
     def fetch_page(self, job_id: str, *, page: int, page_size: int) -> ResultPage: ...
@@ -367,48 +330,21 @@ class ApiClient:
         starts once the concurrency limit has room), and :meth:`Pending.result` waits for it,
         retries it and decodes it. One thread can so keep many requests in flight.
         """
-        params, json_body = options.get("params"), options.get("json_body")
-        ok, retry = options.get("ok", 200), options.get("retry", True)
-        job_id, page = options.get("job_id"), options.get("page")
         if not self._api_key:
             raise InvalidInputError(
                 f"No API key: pass --api-key or set {API_KEY_ENV} in the environment."
             )
-        url = urljoin(self.base_url + "/", path.lstrip("/"))
+        json_body = options.get("json_body")
         body = None if json_body is None else json.dumps(json_body).encode("utf-8")
-        outgoing = Outgoing(method, params or {}, body, ok)
-        target = outgoing.target(url)
-        first = [self._exchange.submit(target, outgoing)]
-
-        def attempt(number: int) -> T:
-            self.stats.count_request()
-            transfer = first.pop() if first else self._exchange.submit(target, outgoing)
-            try:
-                with self._scrubbing():
-                    return self._exchange.answer(url, outgoing, transfer, decode)
-            except ApiError as error:
-                error.job_id, error.page, error.attempt = job_id, page, number
-                raise
-
-        def run() -> T:
-            with self._scrubbing():
-                if not retry:
-                    return attempt(1)
-                return call_with_retries(
-                    attempt,
-                    policy=self.retry,
-                    sleep=self._sleep,
-                    rng=self._rng,
-                    on_retry=self._retrying,
-                )
-
-        return Pending(run, first)
-
-    def _retrying(self, error: TransientApiError, delay: float) -> None:
-        reason = str(error.http_status) if error.http_status else (error.code or "network")
-        self.stats.count_retry(reason)
-        if self._on_retry is not None:
-            self._on_retry(error, delay)
+        outgoing = Outgoing(method, options.get("params") or {}, body, options.get("ok", 200))
+        return self._attempts.start(
+            _joined(self.base_url, path),
+            outgoing,
+            decode,
+            retry=options.get("retry", True),
+            job_id=options.get("job_id"),
+            page=options.get("page"),
+        )
 
 
 def result_pages(job_id: str, *, page_size: int) -> Callable[[bytes, str, int], ResultPage]:
@@ -422,6 +358,12 @@ def result_pages(job_id: str, *, page_size: int) -> Callable[[bytes, str, int], 
         )
 
     return result_page
+
+
+@functools.lru_cache(maxsize=256)
+def _joined(base_url: str, path: str) -> str:
+    """The URL of ``path`` under ``base_url`` (the same few paths, asked for every request)."""
+    return urljoin(base_url + "/", path.lstrip("/"))
 
 
 def _positive(name: str, value: float, option: str) -> float:
@@ -452,9 +394,3 @@ def _check_base_url(base_url: str, *, allow_insecure_http: bool) -> str:
             "use an https:// base URL, or pass --allow-insecure-http if you accept the risk."
         )
     return base_url.rstrip("/")
-
-
-def _shape(value: object) -> str:
-    if isinstance(value, dict):
-        return "an object with keys " + ", ".join(sorted(map(str, value))[:8])[:200]
-    return type(value).__name__

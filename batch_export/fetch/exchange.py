@@ -64,7 +64,18 @@ class Outgoing:
 
     def target(self, url: str) -> str:
         """``url`` with the query."""
-        return f"{url}?{urlencode(self.params)}" if self.params else url
+        return f"{url}?{_query(self.params)}" if self.params else url
+
+
+def _query(params: dict[str, Any]) -> str:
+    """``urlencode(params)``; a page's query (names and integers: nothing to quote) without
+    its quoting, which cost more than the rest of building a request."""
+    if all(
+        type(value) is int and type(name) is str and name.isascii() and name.isidentifier()
+        for name, value in params.items()
+    ):
+        return "&".join(f"{name}={value}" for name, value in params.items())
+    return urlencode(params)
 
 
 class Exchange:
