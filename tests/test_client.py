@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import time
+from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
@@ -15,6 +17,7 @@ from batch_export.errors import (
     RetriesExhaustedError,
 )
 from batch_export.fetch.client import ApiClient, check_job_id, redact
+from batch_export.fetch.exchange import Outgoing
 from batch_export.fetch.retry import RetryPolicy
 from tests.conftest import CANARY_KEY
 from tests.scripted import Answer, item, job_body, scripted_server
@@ -380,3 +383,22 @@ def test_odd_error_bodies_give_one_sentence(body: object, text: str) -> None:
             client_for(server.base_url).fetch_page("j1", page=1, page_size=50)
     assert text in str(caught.value)
     assert len(str(caught.value)) < 300 and time.monotonic() - started < 2
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"page": 1, "page_size": 50},
+        {"page": -3, "n": 10**30},
+        {"a b": 1, "x": 2},
+        {"é": 2},
+        {"flag": True},
+        {"status": "completed", "page": 1},
+        {"start_date": "2026-01-01T00:00:00+01:00"},
+        {"x": 1.5},
+    ],
+)
+def test_a_request_query_is_what_urlencode_writes(params: dict[str, Any]) -> None:
+    # Names and integers are written without urlencode (nothing to quote): the same text.
+    url = "http://127.0.0.1:9/v1/batch/j1"
+    assert Outgoing("GET", params, None, 200).target(url) == f"{url}?{urlencode(params)}"
