@@ -120,9 +120,15 @@ def read_pages(
         return None
     if table.num_rows != len(bodies) or table.schema.field("results").type != _RESULTS_TYPE:
         return None
-    results = table.column("results").combine_chunks(memory_pool=PAGE_POOL)
-    items = results.flatten()
-    if results.null_count or items.null_count:
+    column = table.column("results")
+    # One block read, so one chunk: taken as it is rather than copied into another.
+    results = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks(PAGE_POOL)
+    if results.null_count:
+        return None
+    # With no null list, the values are the items of every page, in order (flatten() would
+    # slice them by the first and last offsets: any item beyond would fail the indexes below).
+    items = results.values
+    if items.null_count:
         return None
     columns = dict(zip(_ITEM_TYPE.names, items.flatten(), strict=True))
     # The same bytes, read by two parsers: they must agree on the indexes the ledger counted
