@@ -89,13 +89,30 @@ class Ledger:
         if problems:
             raise self._error(problems)
 
+    def take(self, page: int, indexes: list[int]) -> list[str]:
+        """Record page number ``page`` if nothing is wrong with it; else leave the ledger as it
+        was and say what is wrong (:meth:`problems` and :meth:`accept` in one look).
+
+        >>> ledger = Ledger("j1", expected=2, page_size=2)
+        >>> ledger.take(1, [0, 0]), len(ledger.seen)
+        (['input_index 0 came more than once'], 0)
+        >>> ledger.take(1, [0, 1]), len(ledger.seen)
+        ([], 2)
+        """
+        repeats = self._repeats(indexes)
+        problems = self._problems(page, indexes, repeats)
+        if not problems:
+            self.seen.update(indexes)
+        return problems
+
     def _problems(self, page: int, indexes: list[int], repeats: set[int]) -> list[str]:
         found: list[str] = []
         if repeats:
             found.append(f"input_index {_list(sorted(repeats))} came more than once")
         limit = self.positions
-        outside = sorted(i for i in indexes if i < 0 or (limit is not None and i >= limit))
-        if outside:
+        low, high = (min(indexes), max(indexes)) if indexes else (0, -1)
+        if low < 0 or (limit is not None and high >= limit):  # looked at closer only then
+            outside = sorted(i for i in indexes if i < 0 or (limit is not None and i >= limit))
             where = "0 or more" if limit is None else f"0 to {limit - 1}" if limit else "none"
             found.append(f"input_index {_list(outside)} is not a position ({where})")
         wanted = self.expected_on(page)

@@ -233,7 +233,7 @@ def _proven_pages(
     with contextlib.closing(pages):
         last: P | None = None
         for page in itertools.islice(pages, page_count):
-            last = _accepted(ledger, _reread_until_consistent(fetch, page, ledger, rereads))
+            last = _accepted(fetch, page, ledger, rereads)
             yield last
         number = page_count
         while last is not None and len(last.input_indexes()) == page_size:
@@ -241,7 +241,7 @@ def _proven_pages(
             probed = next(pages, None)  # the probe, if it was asked for with the others
             last = probed if probed is not None else fetch(number)
             if last.input_indexes():
-                yield _accepted(ledger, _reread_until_consistent(fetch, last, ledger, rereads))
+                yield _accepted(fetch, last, ledger, rereads)
     ledger.prove_whole()
 
 
@@ -277,14 +277,12 @@ def _pages_in_order(
             request.cancel()
 
 
-def _reread_until_consistent(fetch: Callable[[int], P], page: P, ledger: Ledger, rereads: int) -> P:
+def _accepted(fetch: Callable[[int], P], page: P, ledger: Ledger, rereads: int) -> P:
+    """``page`` recorded by the ledger, read again up to ``rereads`` times while it does not
+    fit; then recorded as it is, or the read fails (:meth:`Ledger.accept`)."""
     for _ in range(rereads):
-        if not ledger.problems(page.page, page.input_indexes()):
+        if not ledger.take(page.page, page.input_indexes()):
             return page
         page = fetch(page.page)
-    return page
-
-
-def _accepted(ledger: Ledger, page: P) -> P:
     ledger.accept(page.page, page.input_indexes())
     return page
