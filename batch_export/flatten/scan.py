@@ -14,6 +14,11 @@ an object with an integer ``input_index``. Any other page takes the **general ro
 as JSON here (:class:`ResultBody` with ``items``), flattened value by value later, where a
 value of a wrong type is an error that names it.
 
+A page whose own fields are all documented ones (:data:`batch_export.job.JOB_FIELDS`) is read
+in one pass; any other in two (its own fields, then its results), with the same outcome. The
+pages of a finished job repeat its fields byte for byte: :class:`PageScanner` checks them once
+and checks them again when they change.
+
 Both roads hold the same bounds. The scan's parser stops at Python's recursion limit (a page
 nested past it takes the general road, which refuses it), the job's fields are checked for
 nesting past :data:`~batch_export.text.MAX_DEPTH` levels, and an item field that pyarrow
