@@ -38,7 +38,7 @@ import pyarrow.compute as pc
 
 from batch_export.connection import Connection, ConnectionOptions
 from batch_export.errors import InvalidInputError
-from batch_export.fetch.client import check_job_id
+from batch_export.fetch.job_id import check_job_id
 from batch_export.job import JobStatus
 from batch_export.pipeline import open_job
 from batch_export.schema import ITEM_SCHEMA, job_header

@@ -39,7 +39,8 @@ from typing import TYPE_CHECKING, Any
 
 from batch_export.connection import Connection
 from batch_export.errors import BatchExportError, JobNotFinishedError
-from batch_export.fetch.client import ApiClient, check_job_id
+from batch_export.fetch.client import ApiClient
+from batch_export.fetch.job_id import check_job_id
 from batch_export.fetch.pages import WaitPolicy, iter_pages, read_status
 from batch_export.fetch.secret import KeyPatterns
 from batch_export.flatten.scan import PageScanner, ResultBody
@@ -182,7 +183,7 @@ def open_job(
     ``count=False`` skips the summary's counting, for callers that do not ask for it.
 
     The job id is checked, and a UUID put in its canonical form (see
-    :func:`~batch_export.fetch.client.check_job_id`), here: every caller takes this entry.
+    :func:`~batch_export.fetch.job_id.check_job_id`), here: every caller takes this entry.
     What the server wrote is kept from showing the API key: every run of 8 of its characters
     in the job's fields, in the items and in the errors raised on the way becomes ``<hidden>``.
     """

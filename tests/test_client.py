@@ -16,8 +16,9 @@ from batch_export.errors import (
     ResponseShapeError,
     RetriesExhaustedError,
 )
-from batch_export.fetch.client import ApiClient, check_job_id, redact
+from batch_export.fetch.client import ApiClient, redact
 from batch_export.fetch.exchange import Outgoing
+from batch_export.fetch.job_id import check_job_id
 from batch_export.fetch.retry import RetryPolicy
 from tests.conftest import CANARY_KEY
 from tests.scripted import Answer, item, job_body, scripted_server

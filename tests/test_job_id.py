@@ -1,7 +1,7 @@
 """Job ids compared as UUIDs when they are UUIDs: every form people copy is the same job.
 
 The id is made canonical (lower case, hyphenated) once, at the entry of the one road
-(``pipeline.open_job``, through ``fetch.client.check_job_id``): requests carry it, answers are
+(``pipeline.open_job``, through ``fetch.job_id.check_job_id``): requests carry it, answers are
 compared with it, files and stores record it. An answer in another form of the same UUID is
 for the job asked; an id that is not a UUID is compared as it is. Every caller is tried: the
 CLI's export, the notebook functions and the sync.
@@ -20,7 +20,7 @@ from click.testing import CliRunner, Result
 from batch_export.api import canonical_job_id
 from batch_export.cli import main
 from batch_export.errors import InvalidInputError
-from batch_export.fetch.client import check_job_id
+from batch_export.fetch.job_id import check_job_id
 from batch_export.frame import iter_batches, read_job, read_jobs
 from batch_export.testing import Emulator, generate_job
 from tests.conftest import CANARY_KEY, SMALL_JOB

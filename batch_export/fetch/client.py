@@ -51,7 +51,6 @@ import functools
 import json
 import math
 import os
-import re
 import time
 from collections.abc import Callable
 from typing import Any, TypedDict, TypeVar, Unpack, overload
@@ -65,7 +64,6 @@ from batch_export.api import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_REQUEST_TIMEOUT,
     MAX_LIST_PAGE_SIZE,
-    canonical_job_id,
 )
 from batch_export.errors import (
     InsecureTransportError,
@@ -75,6 +73,7 @@ from batch_export.errors import (
 )
 from batch_export.fetch.attempts import Attempts, RequestStats
 from batch_export.fetch.exchange import Exchange, Outgoing, Pending
+from batch_export.fetch.job_id import check_job_id
 from batch_export.fetch.retry import RetryPolicy
 from batch_export.fetch.secret import Secret, check_api_key, redact
 from batch_export.fetch.throttle import AdaptiveLimit
@@ -91,37 +90,11 @@ __all__ = [
     "Pending",
     "RequestStats",
     "check_api_key",
-    "check_job_id",
     "decode_json",
     "redact",
 ]
 
 T = TypeVar("T")
-
-_JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
-
-
-def check_job_id(job_id: str) -> str:
-    """``job_id`` in the form the API writes it, or :class:`InvalidInputError`.
-
-    A UUID in any form people copy (upper case, no hyphens, braces, ``urn:uuid:``) becomes
-    the canonical lower-case hyphenated one (:func:`~batch_export.api.canonical_job_id`),
-    which requests carry, answers are compared with and files record; any other id is kept
-    as it is. A job id goes into the request path, so ``../x``, ``a/b``, ``?`` or spaces are
-    refused before any request is made. The one road calls this at its entry
-    (:func:`batch_export.pipeline.open_job`); so do the callers that need the id before it.
-
-    >>> check_job_id("{9D7B2C8E-8A4B-4C10-9AF3-65F4F8F6C019}"), check_job_id("My_job-1")
-    ('9d7b2c8e-8a4b-4c10-9af3-65f4f8f6c019', 'My_job-1')
-    """
-    canonical = canonical_job_id(job_id) if isinstance(job_id, str) else job_id
-    if not isinstance(canonical, str) or not _JOB_ID.fullmatch(canonical):
-        shown = repr(job_id)[:80] if isinstance(job_id, str) else type(job_id).__name__
-        raise InvalidInputError(
-            f"Job id {shown} is not a plain identifier: use the `job_id` that POST /v1/batch "
-            "returned (letters, digits, '-' and '_', e.g. 9d7b2c8e-8a4b-4c10-9af3-65f4f8f6c019)."
-        )
-    return canonical
 
 
 class RequestOptions(TypedDict, total=False):

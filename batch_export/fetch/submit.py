@@ -31,11 +31,11 @@ from batch_export.api import MAX_LIST_PAGE_SIZE
 from batch_export.errors import (
     ApiError,
     AuthenticationError,
-    InvalidInputError,
     ResponseShapeError,
     TransientApiError,
 )
-from batch_export.fetch.client import ApiClient, check_job_id
+from batch_export.fetch.client import ApiClient
+from batch_export.fetch.job_id import check_job_id, usable_job_id
 from batch_export.text import shown
 
 __all__ = [
@@ -71,7 +71,7 @@ def post_batch(client: ApiClient, body: dict[str, Any]) -> Accepted:
     without one is a :class:`ResponseShapeError`: a job may exist that no id names.
     """
     answer: Any = client.send("POST", "/v1/batch", json_body=body, ok=202, retry=False)
-    job_id = _usable_job_id(answer.get("job_id") if isinstance(answer, dict) else None)
+    job_id = usable_job_id(answer.get("job_id") if isinstance(answer, dict) else None)
     if job_id is None:
         raise ResponseShapeError(
             f"POST /v1/batch answered 202 without a usable `job_id` (got {shown(answer)}): a "
@@ -87,15 +87,6 @@ def post_batch(client: ApiClient, body: dict[str, Any]) -> Accepted:
         accepted = len(body.get("urls", ())) - len(refused)
     status = answer.get("status")
     return Accepted(job_id, status if isinstance(status, str) else None, accepted, refused)
-
-
-def _usable_job_id(value: object) -> str | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return check_job_id(value)
-    except InvalidInputError:
-        return None
 
 
 def post_outcome(error: ApiError) -> Literal["throttled", "lost", "final"]:

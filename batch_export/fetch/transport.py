@@ -115,22 +115,27 @@ def _proxies_set() -> bool:
 
 def without_credentials(url: str) -> str:
     """``url`` reduced to scheme, host and port: no user, password, path or query."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return "(an unreadable URL)"
-    return f"{parts.scheme}://{parts.hostname or ''}" + (f":{port}" if port else "")
+    place = _place(url)
+    return _UNREADABLE if place is None else f"{place[0]}://{place[1]}"
 
 
 def where(url: str) -> str:
     """The host and port of ``url``, for messages: never a user, password or query."""
+    place = _place(url)
+    return _UNREADABLE if place is None else place[1]
+
+
+_UNREADABLE = "(an unreadable URL)"
+
+
+def _place(url: str) -> tuple[str, str] | None:
+    """The scheme of ``url`` and its ``host[:port]``, or None when it cannot be read."""
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        return "(an unreadable URL)"
-    return (parts.hostname or "") + (f":{port}" if port else "")
+        return None
+    return parts.scheme, (parts.hostname or "") + (f":{port}" if port else "")
 
 
 def network_error(

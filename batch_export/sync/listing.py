@@ -36,7 +36,8 @@ from typing import Any
 
 from batch_export.api import MAX_LIST_PAGE_SIZE
 from batch_export.errors import InvalidInputError, ResponseShapeError
-from batch_export.fetch.client import ApiClient, check_job_id
+from batch_export.fetch.client import ApiClient
+from batch_export.fetch.job_id import usable_job_id
 from batch_export.job import TERMINAL_STATUSES, JobStatus
 from batch_export.sync.layout import fingerprint_token
 from batch_export.text import shown
@@ -82,7 +83,7 @@ class ListedJob:
     :attr:`fingerprint`). ``problem`` says why an entry cannot be exported (no usable
     ``job_id``, a listed field of the wrong type): such an entry fails alone, and the others
     go on. Without a usable id, ``job_id`` names the entry's place in the listing instead; a
-    UUID is in its canonical form (:func:`~batch_export.fetch.client.check_job_id`), as the
+    UUID is in its canonical form (:func:`~batch_export.fetch.job_id.check_job_id`), as the
     stores record it. ``hidden`` counts the runs of the API key hidden in the fields a store
     records (see :func:`iter_account_jobs`).
 
@@ -141,7 +142,7 @@ class ListedJob:
         >>> ListedJob.from_entry({"status": "done"}, page=2, position=4).job_id
         '(page 2 entry 4)'
         """
-        job_id = _usable_id(entry.get("job_id") if isinstance(entry, dict) else None)
+        job_id = usable_job_id(entry.get("job_id") if isinstance(entry, dict) else None)
         if not isinstance(entry, dict) or job_id is None:
             return cls(
                 job_id=f"(page {page} entry {position})",
@@ -303,16 +304,6 @@ def _pages(ask: Callable[[int], Any], *, page_size: int, width: int) -> Iterator
                 yield page, body
                 if _is_last(body, page, page_size):
                     return
-
-
-def _usable_id(job_id: object) -> str | None:
-    """The listed id in the form requests carry, or None when it is no usable id."""
-    if not isinstance(job_id, str):
-        return None
-    try:
-        return check_job_id(job_id)
-    except InvalidInputError:
-        return None
 
 
 def _page_count(body: Any) -> int | None:
