@@ -54,7 +54,7 @@ from batch_export.sync.listing import MAX_LISTED_JOBS, ListedJob, TimeWindow, pa
 from batch_export.sync.plan import Plan, PlannedJob
 from batch_export.sync.report import OnEvent, SyncReport, utc_now
 from batch_export.sync.store import JobLoad, Store, StoreState, open_store
-from batch_export.sync.stores.native import native_reason
+from batch_export.sync.stores.native import native_events, native_reason
 from batch_export.sync.watermark import WATERMARK_MARGIN
 from batch_export.version import __version__
 
@@ -135,8 +135,6 @@ def sync(
         concurrency=connection.concurrency,
     )
     emit = on_event or (lambda name, fields: None)
-    from batch_export.sync.stores.native import native_events
-
     # What native libraries print meanwhile (a Rust panic, an Arrow C++ line, libpq) comes to
     # on_event as native_output events, for the command and a notebook alike.
     with native_events(on_event):
