@@ -117,7 +117,7 @@ def plan(*, quick: bool, concurrency: int) -> Plan:
 
     sync = (BATCH_EXPORT, *dlt_source.CONTENDERS, NETWORK)
     if quick:
-        scenarios = (
+        scenarios: tuple[Scenario, ...] = (
             Scenario(md1k, 0),
             Scenario(md10k, 0),
             with_dlt(md10k, 30, online),
