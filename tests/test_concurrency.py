@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import math
 import statistics
 from pathlib import Path
 from typing import Any
@@ -12,11 +14,13 @@ import pytest
 from batch_export.export import export
 from batch_export.fetch.client import ApiClient
 from batch_export.fetch.retry import RetryPolicy
+from batch_export.flatten import chunks
 from batch_export.testing import Emulator, Faults, generate_job
 from tests.conftest import CANARY_KEY
 
 # Retries in milliseconds: the faults below cost the tests nothing in wall time.
 FAST_RETRY = RetryPolicy(attempts=30, base_delay=0.001, max_delay=0.005, jitter=0.0)
+READ_IN_CHUNKS = chunks.read_in_chunks
 
 
 def _job_with_odd_pages() -> dict[str, Any]:
@@ -58,6 +62,39 @@ def test_output_is_identical_at_every_concurrency(tmp_path: Path, fmt: str) -> N
         table = pq.ParquetFile(outputs[16]).read()
         assert table.column("input_index").to_pylist() == list(range(1_234))
         assert table.column("extra").null_count == 1_234 - 3
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_a_job_of_many_chunks_gives_the_same_bytes_however_its_pages_come(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    """16 MB of items: several chunks of pages, joined batches and row groups. Pages that come
+    slowly are read as they come (the chunks' clock), quickly a megabyte at a time; the file
+    must not tell which. Here the clock is made to cut after every page, or never."""
+    doc = generate_job(job_id="j1", items=8_000, markdown_bytes=2_000, links_per_item=3, seed=9)
+    runs = {"by size": (Faults(), 16, math.inf), "by clock": (Faults(seed=4, latency_ms=5), 4, 0)}
+    outputs = {}
+    for name, (faults, concurrency, seconds) in runs.items():
+        monkeypatch.setattr(
+            chunks, "read_in_chunks", functools.partial(READ_IN_CHUNKS, chunk_seconds=seconds)
+        )
+        with Emulator(jobs=[doc], api_key=CANARY_KEY, faults=faults) as emulator:
+            outputs[name] = tmp_path / f"{name}.{fmt}"
+            export(
+                "j1",
+                outputs[name],
+                format=fmt,
+                base_url=emulator.base_url,
+                api_key=CANARY_KEY,
+                page_size=50,
+                concurrency=concurrency,
+                retry=FAST_RETRY,
+            )
+    assert outputs["by size"].read_bytes() == outputs["by clock"].read_bytes()
+    if fmt == "parquet":
+        metadata = pq.ParquetFile(outputs["by size"]).metadata
+        assert metadata.num_rows == 8_000
+        assert metadata.num_row_groups >= 3
 
 
 def _in_flight(records: list[Any]) -> list[int]:

@@ -3,8 +3,13 @@
 Batches arrive one API page at a time (about 50 rows). Writing each as its own row group
 would give files thousands of tiny row groups, slow to read and poorly compressed; holding
 the whole job would make memory grow with it. So batches are buffered and written as one row
-group whenever ``row_group_rows`` rows or ``row_group_bytes`` bytes (in memory) are pending,
+group whenever ``row_group_rows`` rows or ``row_group_bytes`` bytes of values are pending,
 and once more on :meth:`ParquetWriter.close`.
+
+The same rows give the same file, byte for byte, however they were cut into batches (which
+depends on how fast the pages came): a row group ends at the first row where its rows or its
+bytes reach the limit, the batch that holds that row is cut there, and the bytes counted are
+the rows' own (:func:`row_bytes`: their values and offsets), not the batches' buffers.
 
 The file holds :data:`~batch_export.schema.ITEM_SCHEMA`: ``large_string`` columns and the
 schema metadata (``batch_export.schema_version``) come back as written. The list in
@@ -29,18 +34,27 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import BinaryIO
+from collections.abc import Iterator, Mapping
+from typing import Any, BinaryIO
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from batch_export.schema import ITEM_SCHEMA
 from batch_export.writers.buffered import BufferedWriter
 
-__all__ = ["ROW_GROUP_BYTES", "ROW_GROUP_ROWS", "ParquetWriter", "buffered", "read_table"]
+__all__ = [
+    "ROW_GROUP_BYTES",
+    "ROW_GROUP_ROWS",
+    "ParquetWriter",
+    "buffered",
+    "read_table",
+    "row_bytes",
+]
 
 _WRITE_BUFFER = 1 << 20
+_NEVER = 1 << 62  # the buffer's own byte limit: the groups are cut by the rows' bytes
 
 ROW_GROUP_ROWS = 50_000
 # Groups of a few megabytes are written as the pages come, not all at the end. Each group is
@@ -78,7 +92,13 @@ class ParquetWriter(BufferedWriter):
         metadata: Mapping[str, str] | None = None,
         schema: pa.Schema = ITEM_SCHEMA,
     ) -> None:
-        super().__init__(rows=row_group_rows, nbytes=row_group_bytes, schema=schema)
+        if row_group_bytes < 1:
+            raise ValueError("row_group_rows and row_group_bytes must be at least 1")
+        # The buffer only holds the batches: the groups are cut here, by the rows (see write).
+        super().__init__(rows=row_group_rows, nbytes=_NEVER, schema=schema)
+        self._schema = schema
+        self._limit_rows, self._limit_bytes = row_group_rows, row_group_bytes
+        self._rows = self._bytes = 0
         # The job's header (see batch_export.schema.export_metadata) rides in the schema's
         # key-value metadata, beside the schema version, so that the file describes its job.
         schema = schema.with_metadata({**(schema.metadata or {}), **(metadata or {})})
@@ -92,6 +112,34 @@ class ParquetWriter(BufferedWriter):
             write_statistics=[n for n in schema.names if n not in _NO_STATISTICS],
         )
 
+    def write(self, batch: pa.RecordBatch) -> None:
+        """Buffer ``batch``; write a row group each time one is full, cut at its last row."""
+        if self._closed:
+            raise ValueError(f"write() after close() on a {type(self).__name__}")
+        if batch.schema != self._schema:
+            self._buffer.add(batch)  # the buffer's own error, naming the schemas
+        for piece, full in self._pieces(batch):
+            self._buffer.add(piece)
+            if full:
+                self._write_pending()
+
+    def _pieces(self, batch: pa.RecordBatch) -> Iterator[tuple[pa.RecordBatch, bool]]:
+        """``batch`` cut where row groups end, each piece with whether it ends one."""
+        ends = row_bytes(batch)  # ends[i]: the bytes of the batch's first i rows
+        start, count = 0, batch.num_rows
+        while start < count:
+            room = self._limit_bytes - self._bytes
+            # The first row at which the group's bytes reach the limit (one row at least).
+            by_bytes = int(np.searchsorted(ends, ends[start] + room, side="left"))
+            end = min(count, start + self._limit_rows - self._rows, max(by_bytes, start + 1))
+            self._rows += end - start
+            self._bytes += int(ends[end] - ends[start])
+            full = self._rows >= self._limit_rows or self._bytes >= self._limit_bytes
+            if full:
+                self._rows = self._bytes = 0
+            yield (batch if end - start == count else batch.slice(start, end - start)), full
+            start = end
+
     def _write_table(self, table: pa.Table) -> None:
         """One row group. One chunk per column: pyarrow starts a data page at each chunk
         boundary, and the boundaries depend on how the pages came (concurrency, chunking);
@@ -103,6 +151,63 @@ class ParquetWriter(BufferedWriter):
         """The file footer; the rest goes to the sink, which stays open."""
         self._writer.close()
         self._stream.detach()
+
+
+def row_bytes(batch: pa.RecordBatch) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """The bytes of the first ``i`` rows of ``batch``, for ``i`` from 0 to its rows: the
+    values of its text and binary columns (lists of them too) and their offsets, and the width
+    of its other columns (8 bytes a row for another nested type). Read from the offsets: a
+    function of the rows only, whatever buffers they sit in.
+
+        >>> batch = pa.RecordBatch.from_pydict({"s": ["ab", None, "cde"], "n": [1, 2, 3]})
+        >>> row_bytes(batch).tolist()
+        [0, 14, 26, 41]
+    """
+    ends = np.zeros(batch.num_rows + 1, dtype=np.int64)
+    width = 0
+    for column in batch.columns:
+        kind = column.type
+        if pa.types.is_list(kind) and _offsets_width(kind.value_type):
+            lists, values = _offsets(column), _offsets(column.values)
+            ends += values[lists] - values[lists[0]]
+            width += 4 + _offsets_width(kind.value_type)
+        elif _offsets_width(kind) and not pa.types.is_list(kind):
+            values = _offsets(column)
+            ends += values - values[0]
+            width += _offsets_width(kind)
+        else:
+            try:
+                width += max(kind.bit_width // 8, 1)
+            except ValueError:  # not of a fixed width
+                width += 8
+    ends += np.arange(batch.num_rows + 1, dtype=np.int64) * width
+    return ends
+
+
+def _offsets_width(kind: pa.DataType) -> int:
+    """The width of the offsets of a text or binary type; 0 for any other type."""
+    if pa.types.is_string(kind) or pa.types.is_binary(kind) or pa.types.is_list(kind):
+        return 4
+    if pa.types.is_large_string(kind) or pa.types.is_large_binary(kind):
+        return 8
+    return 0
+
+
+def _offsets(array: pa.Array) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """The ``len(array) + 1`` offsets of a text, binary or list array, where it is sliced.
+
+    From its buffer: ``to_numpy()`` would make pyarrow import pandas.
+    """
+    width = _offsets_width(array.type)
+    if len(array) == 0:
+        return np.zeros(1, dtype=np.int64)
+    offsets = np.frombuffer(
+        array.buffers()[1],
+        dtype=np.int32 if width == 4 else np.int64,
+        count=len(array) + 1,
+        offset=array.offset * width,
+    )
+    return offsets.astype(np.int64)
 
 
 def buffered(sink: BinaryIO) -> pa.BufferedOutputStream:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 
 from batch_export.schema import ITEM_SCHEMA
-from batch_export.writers.parquet import ParquetWriter
+from batch_export.writers.parquet import ParquetWriter, row_bytes
 from tests.writers.batches import Row, golden_rows, make_batch, row_lists, write_bytes
 
 
@@ -74,6 +74,67 @@ def test_no_rows_is_a_valid_empty_file() -> None:
 def test_refuses_bad_thresholds() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         ParquetWriter(io.BytesIO(), row_group_rows=0)
+    with pytest.raises(ValueError, match="at least 1"):
+        ParquetWriter(io.BytesIO(), row_group_bytes=0)
+
+
+def _varied_rows(count: int) -> list[Row]:
+    return [
+        {
+            "input_index": i,
+            "markdown": None if i % 7 == 0 else "m" * (i * 37 % 900),
+            "links": None if i % 5 == 0 else ["https://a.example/" + "x" * j for j in range(i % 4)],
+            "status": "completed",
+        }
+        for i in range(count)
+    ]
+
+
+def _batched(batch: pa.RecordBatch, sizes: list[int]) -> list[pa.RecordBatch]:
+    pieces: list[pa.RecordBatch] = []
+    start = 0
+    while start < batch.num_rows:
+        size = sizes[len(pieces) % len(sizes)]
+        pieces.append(batch.slice(start, size))
+        start += size
+    return pieces
+
+
+def test_the_same_rows_give_the_same_bytes_however_they_are_batched() -> None:
+    """Row groups end at rows, not at batches: the batches' sizes depend on how fast the pages
+    came (the chunks' clock, the joining), the file must not."""
+    whole = make_batch(_varied_rows(600))
+    options = {"row_group_bytes": 40_000, "row_group_rows": 250}
+    produced = {
+        sizes: write_with(_batched(whole, list(sizes)), **options)
+        for sizes in ((600,), (1,), (50,), (7, 120, 3), (333, 1, 64))
+    }
+    assert len(set(produced.values())) == 1
+    metadata = open_parquet(produced[(600,)]).metadata
+    groups = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+    assert len(groups) > 3 and sum(groups) == 600
+    assert (
+        open_parquet(produced[(1,)]).read().to_pylist() == make_batch(_varied_rows(600)).to_pylist()
+    )
+
+
+def test_a_row_group_ends_at_the_first_row_that_fills_it() -> None:
+    batch = make_batch([{"markdown": "x" * 1000}] * 10)
+    per_row = int(row_bytes(batch)[1])
+    file = open_parquet(write_with([batch], row_group_bytes=3 * per_row - 1))
+    sizes = [file.metadata.row_group(i).num_rows for i in range(file.metadata.num_row_groups)]
+    assert sizes == [3, 3, 3, 1]
+
+
+def test_row_bytes_are_the_rows_own_wherever_they_are_sliced() -> None:
+    whole = make_batch(_varied_rows(90))
+    ends = row_bytes(whole)
+    assert ends[0] == 0 and (ends[1:] > ends[:-1]).all()
+    for start, count in ((0, 90), (13, 40), (89, 1), (30, 0)):
+        sliced = row_bytes(whole.slice(start, count))
+        assert sliced.tolist() == (ends[start : start + count + 1] - ends[start]).tolist()
+    joined = pa.concat_batches([whole.slice(0, 45), whole.slice(45)])
+    assert row_bytes(joined).tolist() == ends.tolist()
 
 
 @settings(max_examples=40, deadline=None)
