@@ -62,9 +62,10 @@ ROW_GROUP_ROWS = 50_000
 # how the pages came), which holds it twice for a moment: 4 MB rather than 8 MB kept a
 # 100,000-item export 15 MB lower, and the 10,000-item HTML job 50 MB lower, at the same speed.
 # (Counted then in the batches' nbytes, at the batch that filled a group: about 6 MB of
-# md100k's rows. Counted in the rows' own bytes, 4 MB peaks no higher, at the same speed; 6 MB
-# peaked 9 MB higher, 2 MB 4 MB lower but 3% more CPU and a 5% bigger file.)
-ROW_GROUP_BYTES = 4 * 1024 * 1024
+# md100k's rows. Counted in the rows' own bytes: 6 MB peaked 9 MB higher than 4 MB, 3 MB about
+# 2 MB lower at the same CPU and a 0.3% bigger file (8 pairs side by side; md1k unchanged),
+# 2 MB 4 MB lower but 3% more CPU and a 5% bigger file.)
+ROW_GROUP_BYTES = 3 * 1024 * 1024
 
 # Page text is nearly always unique: a dictionary for it costs time and saves nothing.
 _NO_DICTIONARY = frozenset({"markdown", "html", "links", "extra"})
