@@ -1,6 +1,6 @@
 """`python -m batch_export` is the `batch-export` command."""
 
-from batch_export.cli import main
+from batch_export.cli import run
 
 if __name__ == "__main__":
-    main(prog_name="batch-export")
+    run(prog_name="batch-export")

