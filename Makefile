@@ -60,7 +60,7 @@ format: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix batch_export tests scripts bench examples
 	$(BIN)/ruff format batch_export tests scripts bench examples
 
-bench: install ## Benchmarks against the emulator; writes BENCHMARKS.md (about 8 minutes)
+bench: install ## Benchmarks against the emulator; writes BENCHMARKS.md (about 7 minutes; more with make bench-peers)
 	$(BIN)/python -m bench
 
 bench-quick: install ## A smaller benchmark run (under a minute)
