@@ -96,7 +96,7 @@ class ParquetWriter(BufferedWriter):
         metadata: Mapping[str, str] | None = None,
         schema: pa.Schema = ITEM_SCHEMA,
     ) -> None:
-        if row_group_bytes < 1:
+        if row_group_rows < 1 or row_group_bytes < 1:
             raise ValueError("row_group_rows and row_group_bytes must be at least 1")
         # The buffer only holds the batches: the groups are cut here, by the rows (see write).
         super().__init__(rows=row_group_rows, nbytes=_NEVER, schema=schema)

@@ -215,11 +215,13 @@ class Destination:
     def _publish_local(self, path: str, write: Callable[[BinaryIO], T], *, durable: bool) -> T:
         # Plain os calls on str paths: a sync makes three files a job, thousands a run, and
         # pathlib's objects and a uuid4 (a getrandom call) cost 20 us a file, measured.
-        staged = f"{self.root}/{STAGING_DIR}/{self._staged_prefix}-{next(self._staged_count)}.tmp"
+        staged = self.full_path(
+            f"{STAGING_DIR}/{self._staged_prefix}-{next(self._staged_count)}.tmp"
+        )
         final = self.full_path(path)
         try:
             with self._writing(path, where="the destination"):
-                self._make_folder(f"{self.root}/{STAGING_DIR}")
+                self._make_folder(self.full_path(STAGING_DIR))
                 with open(staged, "wb") as sink:  # noqa: PTH123 (see above)
                     result = write(sink)
                     if durable:
