@@ -65,6 +65,13 @@ class BatchExportError(Exception):
 
     exit_code: ClassVar[int] = 1
 
+    def __init_subclass__(cls, *, exit_code: int | None = None, **kwargs: object) -> None:
+        """Take a subclass's exit code from its header, ``class E(ApiError, exit_code=3)``,
+        so the tree reads as the table above; without one it keeps its parent's."""
+        super().__init_subclass__(**kwargs)
+        if exit_code is not None:
+            cls.exit_code = exit_code
+
     def __init__(
         self,
         message: str,
@@ -101,22 +108,16 @@ class BatchExportError(Exception):
         return {key: value for key, value in fields.items() if value is not None}
 
 
-class InvalidInputError(BatchExportError):
+class InvalidInputError(BatchExportError, exit_code=2):
     """Something the user gave (job id, option value, input file) is not usable."""
 
-    exit_code = 2
 
-
-class InsecureTransportError(BatchExportError):
+class InsecureTransportError(BatchExportError, exit_code=2):
     """The API key would be sent in clear text to a host other than loopback."""
 
-    exit_code = 2
 
-
-class ApiError(BatchExportError):
+class ApiError(BatchExportError, exit_code=7):
     """The API answered, or failed to answer, in a way we cannot use."""
-
-    exit_code = 7
 
     def __init__(
         self,
@@ -139,26 +140,20 @@ class ApiError(BatchExportError):
         return fields
 
 
-class AuthenticationError(ApiError):
+class AuthenticationError(ApiError, exit_code=3):
     """401 or 403: the API key is missing, invalid or not allowed."""
 
-    exit_code = 3
 
-
-class JobNotFoundError(ApiError):
+class JobNotFoundError(ApiError, exit_code=4):
     """404: the job does not exist, or the provider no longer keeps it."""
-
-    exit_code = 4
 
 
 class RequestRejectedError(ApiError):
     """A final refusal (400, 402, 409, 422, ...): retrying would not help."""
 
 
-class InsufficientBalanceError(RequestRejectedError):
+class InsufficientBalanceError(RequestRejectedError, exit_code=11):
     """402: the account's balance cannot pay for the request (``scrape`` stops at once)."""
-
-    exit_code = 11
 
 
 class TransientApiError(ApiError):
@@ -186,20 +181,16 @@ class ResponseShapeError(ApiError):
     """
 
 
-class JobNotFinishedError(BatchExportError):
+class JobNotFinishedError(BatchExportError, exit_code=5):
     """The job is not in a terminal status and we were told not to wait (longer)."""
-
-    exit_code = 5
 
     def __init__(self, message: str, *, status: str | None = None, **context: object) -> None:
         super().__init__(message, **context)  # type: ignore[arg-type]
         self.status = status
 
 
-class IncompleteResultsError(BatchExportError):
+class IncompleteResultsError(BatchExportError, exit_code=6):
     """The items read cannot be proven to be the job's items, each exactly once."""
-
-    exit_code = 6
 
     def __init__(
         self,
@@ -214,22 +205,16 @@ class IncompleteResultsError(BatchExportError):
         self.repeated = repeated
 
 
-class OutputError(BatchExportError):
+class OutputError(BatchExportError, exit_code=8):
     """The destination cannot be written (permissions, missing folder, full disk, ...)."""
 
-    exit_code = 8
 
-
-class ItemErrorsFound(BatchExportError):
+class ItemErrorsFound(BatchExportError, exit_code=9):
     """The export succeeded, but items failed and the caller asked to treat that as an error."""
 
-    exit_code = 9
 
-
-class SyncIncomplete(BatchExportError):
+class SyncIncomplete(BatchExportError, exit_code=10):
     """A sync exported what it could, but some jobs failed; rerunning it retries only those."""
-
-    exit_code = 10
 
     def __init__(
         self, message: str, *, failed_jobs: tuple[str, ...] = (), **context: object
