@@ -35,7 +35,7 @@ import pyarrow as pa
 
 from batch_export.schema import ITEM_SCHEMA
 
-__all__ = ["BatchBuffer", "joined", "one_row", "string_array"]
+__all__ = ["BatchBuffer", "check_schema", "joined", "one_row", "string_array"]
 
 
 class BatchBuffer:
@@ -50,11 +50,13 @@ class BatchBuffer:
         self._pending: list[pa.RecordBatch] = []
         self._rows = self._bytes = 0
 
+    def check(self, batch: pa.RecordBatch) -> None:
+        """Refuse ``batch`` unless it has the buffer's schema (see :func:`check_schema`)."""
+        check_schema(batch, self._schema)
+
     def add(self, batch: pa.RecordBatch) -> bool:
         """Hold ``batch`` (checked against the schema); True once the buffer is full."""
-        if batch.schema != self._schema:
-            name = "ITEM_SCHEMA" if self._schema is ITEM_SCHEMA else "the buffer's schema"
-            raise ValueError(f"Expected a batch of {name}, got:\n{batch.schema}")
+        check_schema(batch, self._schema)
         if batch.num_rows:
             self._pending.append(batch)
             self._rows += batch.num_rows
@@ -70,6 +72,21 @@ class BatchBuffer:
         """The pending batches as one table, or None when nothing is pending."""
         pending = self.take()
         return pa.Table.from_batches(pending, schema=self._schema) if pending else None
+
+
+def check_schema(batch: pa.RecordBatch, schema: pa.Schema) -> None:
+    """Refuse ``batch`` unless it has ``schema``: a ``ValueError`` that shows the batch's.
+
+    Every writer checks its batches here, before it writes any of their rows.
+
+    >>> check_schema(pa.RecordBatch.from_pydict({"n": [1]}), ITEM_SCHEMA)
+    Traceback (most recent call last):
+    ValueError: Expected a batch of ITEM_SCHEMA, got:
+    n: int64
+    """
+    if batch.schema != schema:
+        name = "ITEM_SCHEMA" if schema.equals(ITEM_SCHEMA) else "the writer's schema"
+        raise ValueError(f"Expected a batch of {name}, got:\n{batch.schema}")
 
 
 def joined(

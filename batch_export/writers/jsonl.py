@@ -30,6 +30,7 @@ from typing import BinaryIO
 import pyarrow as pa
 import pyarrow.json as pa_json
 
+from batch_export.batches import check_schema
 from batch_export.schema import ITEM_SCHEMA
 from batch_export.text import encode_json
 
@@ -58,9 +59,7 @@ class JsonlWriter:
         """Append one line per row of ``batch``."""
         if self._closed:
             raise ValueError("write() after close() on a JsonlWriter")
-        if batch.schema != self._schema:
-            name = "ITEM_SCHEMA" if self._schema.equals(ITEM_SCHEMA) else "the writer's schema"
-            raise ValueError(f"Expected a batch of {name}, got:\n{batch.schema}")
+        check_schema(batch, self._schema)
         self._sink.write(b"".join(encode_json(row) + b"\n" for row in batch.to_pylist()))
 
     def close(self) -> None:

@@ -100,7 +100,6 @@ class ParquetWriter(BufferedWriter):
             raise ValueError("row_group_rows and row_group_bytes must be at least 1")
         # The buffer only holds the batches: the groups are cut here, by the rows (see write).
         super().__init__(rows=row_group_rows, nbytes=_NEVER, schema=schema)
-        self._schema = schema
         self._limit_rows, self._limit_bytes = row_group_rows, row_group_bytes
         self._rows = self._bytes = 0
         # The job's header (see batch_export.schema.export_metadata) rides in the schema's
@@ -120,8 +119,7 @@ class ParquetWriter(BufferedWriter):
         """Buffer ``batch``; write a row group each time one is full, cut at its last row."""
         if self._closed:
             raise ValueError(f"write() after close() on a {type(self).__name__}")
-        if batch.schema != self._schema:
-            self._buffer.add(batch)  # the buffer's own error, naming the schemas
+        self._buffer.check(batch)  # before any piece: a batch of another schema is refused whole
         for piece, full in self._pieces(batch):
             self._buffer.add(piece)
             if full:

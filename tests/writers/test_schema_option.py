@@ -42,7 +42,13 @@ def test_a_writer_given_the_scrape_schema_writes_its_columns(fmt: str) -> None:
     assert attempts == [2, 0]
 
 
-def test_the_jsonl_writer_refuses_item_batches_when_given_the_scrape_schema() -> None:
-    writer = open_writer("jsonl", io.BytesIO(), schema=SCRAPE_SCHEMA)
-    with pytest.raises(ValueError, match="the writer's schema"):
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_writer_given_the_scrape_schema_refuses_batches_of_another(fmt: str) -> None:
+    sink = io.BytesIO()
+    writer = open_writer(fmt, sink, schema=SCRAPE_SCHEMA)
+    with pytest.raises(ValueError, match="Expected a batch of the writer's schema"):
         writer.write(pa.RecordBatch.from_pylist([{"job_id": "j"}], schema=SCRAPE_SCHEMA.remove(0)))
+    writer.write(pa.RecordBatch.from_pylist(ROWS, schema=SCRAPE_SCHEMA))
+    writer.close()
+    # The refused batch left nothing behind: the file holds the good batch's rows only.
+    assert _columns(fmt, sink.getvalue()) == (SCRAPE_SCHEMA.names, [2, 0])
