@@ -171,9 +171,7 @@ class PageScanner:
 
 def scan_indexes(content: bytes, job_id: str) -> list[int] | None:
     """The page's ``input_index`` values when it may take the chunked road, else None."""
-    read = _read(content)
-    job = None if read is None else _job(read[0], job_id)
-    scanned = None if read is None or job is None else _indexed(job, read[1])
+    scanned = PageScanner(job_id, page_size=1)._scan(content)  # one page: nothing to reuse
     return None if scanned is None else scanned[1]
 
 
